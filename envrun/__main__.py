@@ -1,0 +1,7 @@
+"""Allow ``python -m envrun``."""
+
+from __future__ import annotations
+
+from envrun.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,295 @@
+"""The library's entry points: resolve a model's env, ensure it exists, predict inside it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import IO, Any
+
+from envrun.backends import get_backend
+from envrun.bridge import WorkerResult, build_request, run_in_env, run_in_process
+from envrun.interpreters import Interpreter, find_interpreter
+from envrun.model import ModelInfo, read_model
+from envrun.pipconf import PipConfig
+from envrun.requirements import IndexOptions
+from envrun.settings import Choice, Settings
+from envrun.sources import resolve_spec
+from envrun.spec import EnvSpec, fingerprint
+from envrun.store import EnvHandle, ensure_env
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A model's declared env, resolved to an interpreter, an installer and a fingerprint."""
+
+    model: ModelInfo
+    spec: EnvSpec
+    interpreter: Interpreter
+    installer: Choice
+    installer_version: str
+    index: IndexOptions
+    index_sources: tuple[str, ...]
+    config_constraints: tuple[tuple[str, str], ...]
+    fingerprint: str
+    warnings: tuple[str, ...]
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready view, as `envrun resolve --json` prints it."""
+        model = self.model
+        return {
+            "model": str(model.path),
+            "loader_module": model.pyfunc.loader_module,
+            "flavors": sorted(model.flavors),
+            "mlflow_version": model.mlflow_version,
+            "fingerprint": self.fingerprint,
+            "spec": self.spec.to_json(),
+            "interpreter": {
+                "path": self.interpreter.path,
+                "version": self.interpreter.version,
+                "implementation": self.interpreter.implementation,
+                "platform": self.interpreter.platform,
+                "origin": self.interpreter.origin,
+            },
+            "installer": {
+                "name": self.installer.value,
+                "version": self.installer_version,
+                "reason": self.installer.reason,
+            },
+            "index": self.index.to_json(),
+            "index_sources": list(self.index_sources),
+            "pip_config_constraints": [p for p, _ in self.config_constraints],
+            "signature": {"inputs": model.signature_inputs, "outputs": model.signature_outputs},
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One side's output: MLflow-compatible JSON text, the lossless tree and the decoded value.
+
+    The decoded value is built on first access, so a caller that only wants the JSON text never
+    pays for importing numpy or pandas.
+    """
+
+    side: str
+    predictions_text: str
+    output: dict[str, Any]
+    arrays: dict[str, bytes]
+    summary: str
+    python: dict[str, Any]
+    packages: dict[str, str] | None
+    timings: dict[str, float]
+    warnings: tuple[str, ...]
+    stdout: str
+    stderr: str
+
+    @cached_property
+    def value(self) -> Any:
+        """The model's output as Python objects (numpy arrays; pandas objects when available)."""
+        from envrun.values import decode
+
+        return decode(self.output, self.arrays)
+
+    @cached_property
+    def jsonable(self) -> Any:
+        """The lossless output as plain JSON-safe data (dtypes, shapes, non-finite floats kept)."""
+        from envrun.values import to_jsonable
+
+        return to_jsonable(self.output, self.arrays)
+
+
+@dataclass(frozen=True)
+class PredictRun:
+    """A prediction made in the model's env, with everything needed to explain it."""
+
+    resolution: Resolution
+    env: EnvHandle
+    prediction: Prediction
+    warnings: tuple[str, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _read_pip_config(settings: Settings) -> PipConfig:
+    from envrun.pipconf import read_pip_config
+
+    return read_pip_config(settings.environ, home=Path.home())
+
+
+def _hash_files(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    hashed = []
+    for path in paths:
+        try:
+            hashed.append((path, hashlib.sha256(Path(path).read_bytes()).hexdigest()))
+        except OSError:
+            hashed.append((path, "missing"))
+    return tuple(hashed)
+
+
+def resolve(model_dir: str | Path, settings: Settings) -> Resolution:
+    """Read the model, resolve its declared env and compute the fingerprint; builds nothing."""
+    start = time.monotonic()
+    model = read_model(model_dir)
+    return _resolve_model(model, settings, start)
+
+
+def _resolve_model(model: ModelInfo, settings: Settings, start: float) -> Resolution:
+    spec = resolve_spec(model, strict=settings.strict)
+    match = find_interpreter(
+        spec.python,
+        explicit=settings.python,
+        cache_file=settings.cache_dir / "interpreters.json",
+        environ=settings.environ,
+    )
+    backend = get_backend(settings.installer.value, dict(settings.environ), settings.cache_dir / "tools.json")
+    config = _read_pip_config(settings)
+    index = config.index.merged(spec.index)
+    config_constraints = _hash_files(config.constraint_files)
+    version = backend.version()
+    fp = fingerprint(
+        spec,
+        interpreter=match.interpreter,
+        installer=backend.name,
+        installer_version=version,
+        index=index,
+        config_constraints=config_constraints,
+    )
+    warnings = list(spec.warnings)
+    if match.warning:
+        warnings.append(match.warning)
+    return Resolution(
+        model=model,
+        spec=spec,
+        interpreter=match.interpreter,
+        installer=settings.installer,
+        installer_version=version,
+        index=index,
+        index_sources=config.sources,
+        config_constraints=config_constraints,
+        fingerprint=fp,
+        warnings=tuple(warnings),
+        seconds=time.monotonic() - start,
+    )
+
+
+def ensure_environment(resolution: Resolution, settings: Settings) -> EnvHandle:
+    """The env for a resolution: reused when complete, else built (under a lock)."""
+    backend = get_backend(resolution.installer.value, dict(settings.environ))
+    # pip reads pip.conf and PIP_* itself; uv gets the merged options (and pip.conf's
+    # constraint files) as flags, so both installers see the same configuration.
+    uv = backend.name == "uv"
+    return ensure_env(
+        resolution.spec,
+        fp=resolution.fingerprint,
+        interpreter=resolution.interpreter,
+        backend=backend,
+        plan_index=resolution.index if uv else resolution.spec.index,
+        extra_constraints=tuple(p for p, _ in resolution.config_constraints) if uv else (),
+        installer_reason=resolution.installer.reason,
+        settings=settings,
+    )
+
+
+def predict(
+    model_dir: str | Path,
+    input_source: str,
+    settings: Settings,
+    *,
+    fmt: str | None = None,
+    stdin: IO[bytes] | None = None,
+    params: dict[str, Any] | None = None,
+    want_packages: bool = False,
+) -> PredictRun:
+    """Predict with the model inside its own cached env."""
+    from envrun.inputs import check_against_signature, read_input
+
+    start = time.monotonic()
+    model = read_model(model_dir)
+    with tempfile.TemporaryDirectory(prefix="envrun-") as tmp:
+        ctl_dir = Path(tmp)
+        # The input is read and checked before any env is built: bad input fails in milliseconds.
+        spec_in = read_input(input_source, dest_dir=ctl_dir, stdin=stdin, fmt=fmt)
+        input_warnings = check_against_signature(spec_in, model.signature_inputs)
+        resolution = _resolve_model(model, settings, start)
+        env_start = time.monotonic()
+        env = ensure_environment(resolution, settings)
+        env_seconds = time.monotonic() - env_start
+        request = build_request(
+            model,
+            input_path=spec_in.path,
+            input_format=spec_in.format,
+            params=params if params is not None else spec_in.params,
+            want_packages=want_packages,
+        )
+        result = run_in_env(env.python, ctl_dir, request, timeout=settings.timeout)
+        prediction = _prediction("env", result)
+    return PredictRun(
+        resolution=resolution,
+        env=env,
+        prediction=prediction,
+        warnings=resolution.warnings + tuple(input_warnings) + prediction.warnings,
+        timings={
+            "resolve": round(resolution.seconds, 4),
+            "env": round(env_seconds, 4),
+            "worker": round(result.seconds, 4),
+            "total": round(time.monotonic() - start, 4),
+        },
+    )
+
+
+def predict_in_process(
+    model_dir: str | Path,
+    input_source: str,
+    *,
+    fmt: str | None = None,
+    stdin: IO[bytes] | None = None,
+    params: dict[str, Any] | None = None,
+    want_packages: bool = False,
+) -> Prediction:
+    """Predict with the model loaded into this process, through the same worker code."""
+    from envrun.inputs import check_against_signature, read_input
+
+    model = read_model(model_dir)
+    with tempfile.TemporaryDirectory(prefix="envrun-") as tmp:
+        ctl_dir = Path(tmp)
+        spec_in = read_input(input_source, dest_dir=ctl_dir, stdin=stdin, fmt=fmt)
+        check_against_signature(spec_in, model.signature_inputs)
+        request = build_request(
+            model,
+            input_path=spec_in.path,
+            input_format=spec_in.format,
+            params=params if params is not None else spec_in.params,
+            want_packages=want_packages,
+        )
+        return _prediction("in-process", run_in_process(ctl_dir, request))
+
+
+def _prediction(side: str, result: WorkerResult) -> Prediction:
+    from envrun.values import read_side_files, summarize, to_jsonable
+
+    response = result.response
+    tree = response.get("output") or {"kind": "none"}
+    arrays = read_side_files(tree, result.ctl_dir)
+    name = response.get("predictions_file")
+    if name:
+        text = (result.ctl_dir / Path(str(name)).name).read_text(encoding="utf-8")
+    else:  # the worker could not render MLflow's form; fall back to the lossless JSON view
+        text = json.dumps({"predictions": to_jsonable(tree, arrays)})
+    return Prediction(
+        side=side,
+        predictions_text=text,
+        output=tree,
+        arrays=arrays,
+        summary=summarize(tree),
+        python=dict(response.get("python") or {}),
+        packages=response.get("packages"),
+        timings={k: float(v) for k, v in (response.get("timings") or {}).items()},
+        warnings=tuple(str(w) for w in response.get("warnings") or ()),
+        stdout=result.stdout,
+        stderr=result.stderr,
+    )

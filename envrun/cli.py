@@ -1,0 +1,335 @@
+"""Command line: parse arguments, call the library, render results and map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from envrun import __version__
+from envrun.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    BridgeError,
+    EnvBuildError,
+    EnvrunError,
+    PredictError,
+)
+
+EPILOG = """\
+exit codes:
+  0    success
+  1    check failed (reserved for check and drift commands)
+  2    usage, input, spec or resolution error
+  3    environment build failed
+  4    model load or predict failed
+  130  interrupted
+
+environment variables:
+  ENVRUN_CACHE_DIR   cache root (default: the platform's user cache dir)
+  ENVRUN_INSTALLER   uv or pip (default: uv); --installer wins over it
+"""
+
+
+class TerminalReporter:
+    """Progress on stderr: a live line on a terminal, plain step lines elsewhere, nothing with -q."""
+
+    def __init__(self, stream: IO[str], *, quiet: bool, verbose: bool) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.verbose = verbose
+        self.live = stream.isatty() and not quiet
+        self.start = time.monotonic()
+        self.current = ""
+        self.dirty = False
+
+    def _elapsed(self) -> str:
+        return f"{time.monotonic() - self.start:6.1f}s"
+
+    def step(self, message: str) -> None:
+        if self.quiet:
+            return
+        self.current = message
+        self._clear()
+        self.stream.write(f"envrun: [{self._elapsed()}] {message}\n")
+        self.stream.flush()
+
+    def line(self, text: str) -> None:
+        if self.quiet or not text.strip():
+            return
+        if self.verbose:
+            self._clear()
+            self.stream.write(f"  | {text}\n")
+        elif self.live:
+            width = max(20, _columns() - 30)
+            self.stream.write(f"\r\x1b[K  [{self._elapsed()}] {text.strip()[:width]}")
+            self.dirty = True
+        self.stream.flush()
+
+    def warn(self, message: str) -> None:
+        if self.quiet:
+            return
+        self._clear()
+        self.stream.write(f"envrun: warning: {message}\n")
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.dirty:
+            self.stream.write("\r\x1b[K")
+            self.dirty = False
+
+
+def _columns() -> int:
+    try:
+        return os.get_terminal_size(2).columns
+    except OSError:
+        return 100
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("environment options")
+    group.add_argument("--installer", choices=("uv", "pip"), help="installer backend (default: uv, or $ENVRUN_INSTALLER)")
+    group.add_argument("--python", metavar="PATH", help="use this interpreter instead of searching for the declared version")
+    group.add_argument("--cache-dir", metavar="DIR", help="cache root (default: $ENVRUN_CACHE_DIR or the user cache dir)")
+    group.add_argument("--strict", action="store_true", help="treat conda-only packages in conda.yaml as an error")
+    out = parser.add_argument_group("output options")
+    verbosity = out.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print nothing but the result")
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="show installer output, env details and timings")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to render --help)."""
+    parser = argparse.ArgumentParser(
+        prog="envrun",
+        description="Run packaged ML models (MLflow Models format) in cached, isolated environments.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"envrun {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "predict",
+        help="predict with a model inside its own cached env",
+        description="Build (once) the env the model declares, then run the model's predict inside it. "
+        "Prints MLflow-compatible JSON ({\"predictions\": ...}).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="directory holding the MLmodel file")
+    p.add_argument(
+        "input",
+        metavar="INPUT",
+        help="input file: MLflow serving JSON (dataframe_split, dataframe_records, instances, inputs), "
+        "CSV, .npy or .npz; '-' reads stdin",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write the predictions JSON here instead of stdout")
+    p.add_argument("--format", dest="input_format", choices=("json", "csv", "npy", "npz"), help="input format (default: from the extension or content)")
+    p.add_argument("--json", action="store_true", help="print a JSON document with predictions, lossless output, env and timings")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the env even if a complete one is cached")
+    p.add_argument("--timeout", type=float, metavar="S", help="stop the model if predict takes longer than S seconds")
+    _common(p)
+
+    r = sub.add_parser("resolve", help="show the env a model declares, its fingerprint and what was ignored")
+    r.add_argument("model_dir", metavar="MODEL_DIR")
+    r.add_argument("--json", action="store_true", help="print the resolution as JSON")
+    _common(r)
+
+    e = sub.add_parser("env", help="manage a model's cached env")
+    esub = e.add_subparsers(dest="env_command", metavar="ACTION")
+    ep = esub.add_parser("path", help="build the env if needed and print its directory")
+    ep.add_argument("model_dir", metavar="MODEL_DIR")
+    ep.add_argument("--rebuild", action="store_true", help="rebuild the env even if cached")
+    _common(ep)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the envrun command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None or (args.command == "env" and args.env_command is None):
+        parser.print_help(sys.stderr)
+        return 2
+    reporter = TerminalReporter(sys.stderr, quiet=args.quiet, verbose=args.verbose)
+    try:
+        return _dispatch(args, reporter)
+    except KeyboardInterrupt:
+        sys.stderr.write("\nenvrun: interrupted\n")
+        return EXIT_INTERRUPTED
+    except EnvrunError as exc:
+        _print_error(exc, verbose=args.verbose)
+        return exc.exit_code
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _settings(args: argparse.Namespace, reporter: TerminalReporter) -> Any:
+    from envrun.settings import make_settings
+
+    return make_settings(
+        cache_dir=args.cache_dir,
+        installer=args.installer,
+        python=args.python,
+        rebuild=getattr(args, "rebuild", False),
+        strict=args.strict,
+        timeout=getattr(args, "timeout", None),
+        reporter=reporter,
+    )
+
+
+def _dispatch(args: argparse.Namespace, reporter: TerminalReporter) -> int:
+    from envrun import api
+
+    settings = _settings(args, reporter)
+    if args.command == "resolve":
+        resolution = api.resolve(args.model_dir, settings)
+        if args.json:
+            _emit(json.dumps(resolution.to_json(), indent=2))
+        else:
+            _emit(_render_resolution(resolution))
+        return EXIT_OK
+    if args.command == "env":
+        resolution = api.resolve(args.model_dir, settings)
+        for warning in resolution.warnings:
+            reporter.warn(warning)
+        env = api.ensure_environment(resolution, settings)
+        if args.verbose:
+            reporter.step(f"env {'built' if env.built else 'reused'} ({env.reason}) in {env.seconds:.2f}s")
+        _emit(str(env.path))
+        return EXIT_OK
+    run = api.predict(
+        args.model_dir,
+        args.input,
+        settings,
+        fmt=args.input_format,
+        stdin=sys.stdin.buffer if args.input == "-" else None,
+    )
+    for warning in run.warnings:
+        reporter.warn(warning)
+    if run.env.built:
+        reporter.step(f"env ready in {run.env.seconds:.1f}s: {run.env.path}")
+    if args.verbose:
+        _verbose_run(run, reporter)
+    text = json.dumps(_run_document(run), indent=2) if args.json else run.prediction.predictions_text
+    if args.output:
+        _write_atomic(Path(args.output), text)
+    else:
+        _emit(text)
+    return EXIT_OK
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    from envrun.errors import InputError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InputError(
+            "cannot write the output file",
+            value=f"{path}: {exc.strerror or exc}",
+            fix="choose a writable path for -o",
+        ) from None
+
+
+def _run_document(run: Any) -> dict[str, Any]:
+    pred = run.prediction
+    return {
+        "predictions": json.loads(pred.predictions_text, parse_constant=lambda c: c)["predictions"],
+        "output": pred.jsonable,
+        "summary": pred.summary,
+        "env": {
+            "path": str(run.env.path),
+            "fingerprint": run.env.fingerprint,
+            "cache": "miss" if run.env.built else "hit",
+            "reason": run.env.reason,
+            "python": pred.python,
+            "installer": run.resolution.installer.value,
+            "installer_reason": run.resolution.installer.reason,
+        },
+        "timings": {**run.timings, **{f"worker_{k}": v for k, v in pred.timings.items()}},
+        "warnings": list(run.warnings),
+    }
+
+
+def _verbose_run(run: Any, reporter: TerminalReporter) -> None:
+    pred = run.prediction
+    cache = "built" if run.env.built else "cache hit"
+    reporter.step(f"env {run.env.path} ({cache}; fingerprint {run.env.fingerprint[:16]})")
+    reporter.step(f"output: {pred.summary}")
+    timing = ", ".join(f"{k} {v:.3f}s" for k, v in run.timings.items())
+    reporter.step(f"timings: {timing}")
+    for name, text in (("stdout", pred.stdout), ("stderr", pred.stderr)):
+        if text.strip():
+            reporter.step(f"model {name}:\n{text.rstrip()}")
+
+
+def _render_resolution(resolution: Any) -> str:
+    spec = resolution.spec
+    interp = resolution.interpreter
+    lines = [
+        f"model:        {resolution.model.path}",
+        f"loader:       {resolution.model.pyfunc.loader_module}",
+        f"declared in:  {spec.source}",
+        f"python:       {spec.python or 'any'} ({spec.python_source}) -> {interp.version} at {interp.path} [{interp.origin}]",
+        f"installer:    {resolution.installer.value} {resolution.installer_version} ({resolution.installer.reason})",
+        f"fingerprint:  {resolution.fingerprint}",
+    ]
+    if spec.build_dependencies:
+        lines.append("build deps:   " + ", ".join(r.text for r in spec.build_dependencies))
+    lines.append(f"requirements ({len(spec.requirements)}):")
+    lines += [f"  {_req_display(r)}" for r in spec.requirements] or ["  (none)"]
+    if spec.constraints:
+        lines.append(f"constraints ({len(spec.constraints)}):")
+        lines += [f"  {_req_display(r)}" for r in spec.constraints]
+    index = resolution.index.to_json()
+    shown = {k: v for k, v in index.items() if v}
+    if shown:
+        lines.append("index options: " + json.dumps(shown))
+    if resolution.index_sources:
+        lines.append("pip config from: " + ", ".join(resolution.index_sources))
+    if spec.ignored:
+        lines.append("ignored (conda-only): " + ", ".join(spec.ignored))
+    for warning in resolution.warnings:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines)
+
+
+def _req_display(req: Any) -> str:
+    text = req.text
+    if req.hashes:
+        text += f"  ({len(req.hashes)} hash{'es' if len(req.hashes) != 1 else ''})"
+    return f"{text}    [{req.origin}]"
+
+
+def _print_error(exc: EnvrunError, *, verbose: bool) -> None:
+    err = sys.stderr
+    if isinstance(exc, EnvBuildError) and exc.tail:
+        err.write("envrun: the installer's last lines:\n")
+        for line in exc.tail.rstrip().splitlines()[-25:]:
+            err.write(f"  | {line}\n")
+    if isinstance(exc, PredictError) and exc.traceback:
+        err.write("envrun: traceback from the model's process:\n")
+        err.write("".join(f"  | {line}\n" for line in exc.traceback.rstrip().splitlines()))
+    elif isinstance(exc, BridgeError) and exc.stderr and verbose:
+        err.write("envrun: the worker's stderr:\n")
+        err.write("".join(f"  | {line}\n" for line in exc.stderr.rstrip().splitlines()[-40:]))
+    lines = exc.render().splitlines()
+    err.write(f"envrun: error: {lines[0]}\n")
+    for line in lines[1:]:
+        err.write(f"  {line.strip()}\n")
+    if isinstance(exc, EnvBuildError) and exc.log_path:
+        err.write(f"  full log: {exc.log_path}\n")

@@ -1,0 +1,182 @@
+"""The one subprocess seam: argv lists only, a scrubbed environment, typed failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from envrun.errors import CommandFailed
+
+# Variables that would let the host's Python setup leak into a child interpreter or installer.
+SCRUBBED_VARS = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONNOUSERSITE",
+    "PYTHONUSERBASE",
+    "PYTHONEXECUTABLE",
+    "PYTHONSAFEPATH",
+    "PYTHONDONTWRITEBYTECODE",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "__PYVENV_LAUNCHER__",
+    "PIP_REQUIRE_VIRTUALENV",
+    "PIP_USER",
+    "PIP_TARGET",
+    "PIP_PREFIX",
+    "UV_SYSTEM_PYTHON",
+    "UV_PYTHON",
+    "UV_PROJECT_ENVIRONMENT",
+)
+
+TAIL_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a finished command produced."""
+
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def child_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child: the host's, minus variables that leak Python state."""
+    env = dict(os.environ if base is None else base)
+    for name in SCRUBBED_VARS:
+        env.pop(name, None)
+    env["PYTHONNOUSERSITE"] = "1"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def tail(text: str, limit: int = TAIL_CHARS) -> str:
+    """The last `limit` characters of text, cut at a line start."""
+    if len(text) <= limit:
+        return text
+    cut = text[-limit:]
+    newline = cut.find("\n")
+    return cut[newline + 1 :] if newline != -1 else cut
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    check: bool = True,
+    log: Path | None = None,
+    on_line: Callable[[str], None] | None = None,
+    stdin_data: bytes | None = None,
+) -> Result:
+    """Run argv and wait; raise CommandFailed on a non-zero exit (when check) or a timeout.
+
+    With `log`, stdout and stderr go to that file (appended, interleaved) instead of memory,
+    and `on_line` sees each line as it arrives, for progress display.
+    """
+    args = [os.fspath(a) for a in argv]
+    full_env = child_env(env)
+    start = time.monotonic()
+    if log is not None:
+        return _run_logged(args, full_env, cwd, timeout, check, log, on_line, start)
+    try:
+        completed = subprocess.run(
+            args,
+            env=full_env,
+            cwd=cwd,
+            timeout=timeout,
+            capture_output=True,
+            input=stdin_data,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CommandFailed(
+            args, None, _text(exc.stdout), _text(exc.stderr), timed_out=True
+        ) from None
+    except OSError as exc:
+        raise CommandFailed(args, None, "", str(exc)) from None
+    result = Result(
+        args,
+        completed.returncode,
+        _text(completed.stdout),
+        _text(completed.stderr),
+        time.monotonic() - start,
+    )
+    if check and result.returncode != 0:
+        raise CommandFailed(args, result.returncode, tail(result.stdout), tail(result.stderr))
+    return result
+
+
+def _run_logged(
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path | None,
+    timeout: float | None,
+    check: bool,
+    log: Path,
+    on_line: Callable[[str], None] | None,
+    start: float,
+) -> Result:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8", errors="replace") as sink:
+        sink.write(f"$ {' '.join(args)}\n")
+        sink.flush()
+        try:
+            proc = subprocess.Popen(
+                args,
+                env=env,
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+            )
+        except OSError as exc:
+            raise CommandFailed(args, None, "", str(exc)) from None
+        lines: list[str] = []
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                sink.write(line)
+                lines.append(line)
+                if len(lines) > 400:
+                    del lines[:200]
+                if on_line is not None:
+                    on_line(line.rstrip("\n"))
+                if timeout is not None and time.monotonic() - start > timeout:
+                    proc.kill()
+                    proc.wait()
+                    raise CommandFailed(args, None, "", tail("".join(lines)), timed_out=True)
+            remaining = None if timeout is None else max(0.1, timeout - (time.monotonic() - start))
+            returncode = proc.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise CommandFailed(args, None, "", tail("".join(lines)), timed_out=True) from None
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    output = "".join(lines)
+    result = Result(args, returncode, output, "", time.monotonic() - start)
+    if check and returncode != 0:
+        raise CommandFailed(args, returncode, "", tail(output))
+    return result
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return data

@@ -1,0 +1,53 @@
+"""Small builders shared by the tests: write model directories and env files."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+MODELS = FIXTURES / "models"
+INPUTS = FIXTURES / "inputs"
+EXPECTED = FIXTURES / "expected"
+
+
+def write(path: Path, text: str) -> Path:
+    """Write dedented text, creating parent directories."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def make_model(
+    root: Path,
+    *,
+    loader: str = "my_loader",
+    python_version: str = "3.11.7",
+    env: str | None = "mapping",
+    code: str | None = "code",
+    data: str | None = None,
+    extra_pyfunc: str = "",
+    extra_top: str = "",
+    loader_source: str | None = None,
+) -> Path:
+    """A minimal custom-flavor model directory as MLflow 2.x/3.x lays it out."""
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["flavors:", "  python_function:", f"    loader_module: {loader}", f"    python_version: {python_version}"]
+    if code:
+        lines.append(f"    code: {code}")
+    if data:
+        lines.append(f"    data: {data}")
+    if env == "mapping":
+        lines += ["    env:", "      conda: conda.yaml", "      virtualenv: python_env.yaml"]
+    elif env is not None:
+        lines.append(f"    env: {env}")
+    if extra_pyfunc:
+        lines += ["    " + line for line in textwrap.dedent(extra_pyfunc).strip().splitlines()]
+    lines.append("mlflow_version: 3.17.2")
+    if extra_top:
+        lines += textwrap.dedent(extra_top).strip().splitlines()
+    (root / "MLmodel").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if code and loader_source is not None:
+        write(root / code / f"{loader.replace('.', '/')}.py", loader_source)
+    return root
