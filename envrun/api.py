@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 from envrun.backends import get_backend
 from envrun.bridge import WorkerResult, build_request, run_in_env, run_in_process
@@ -146,7 +146,9 @@ def _resolve_model(model: ModelInfo, settings: Settings, start: float) -> Resolu
         cache_file=settings.cache_dir / "interpreters.json",
         environ=settings.environ,
     )
-    backend = get_backend(settings.installer.value, dict(settings.environ), settings.cache_dir / "tools.json")
+    backend = get_backend(
+        settings.installer.value, dict(settings.environ), settings.cache_dir / "tools.json"
+    )
     config = _read_pip_config(settings)
     index = config.index.merged(spec.index)
     config_constraints = _hash_files(config.constraint_files)
@@ -201,7 +203,7 @@ def predict(
     settings: Settings,
     *,
     fmt: str | None = None,
-    stdin: IO[bytes] | None = None,
+    stdin: BinaryIO | None = None,
     params: dict[str, Any] | None = None,
     want_packages: bool = False,
 ) -> PredictRun:
@@ -247,7 +249,7 @@ def predict_in_process(
     input_source: str,
     *,
     fmt: str | None = None,
-    stdin: IO[bytes] | None = None,
+    stdin: BinaryIO | None = None,
     params: dict[str, Any] | None = None,
     want_packages: bool = False,
 ) -> Prediction:

@@ -33,10 +33,14 @@ class Backend(Protocol):
     def version(self) -> str:
         """A string identifying the installer's version (part of the fingerprint)."""
 
-    def create(self, env_dir: Path, python: str, *, log: Path, on_line: Callable[[str], None]) -> None:
+    def create(
+        self, env_dir: Path, python: str, *, log: Path, on_line: Callable[[str], None]
+    ) -> None:
         """Create a virtualenv at env_dir with the given base interpreter."""
 
-    def install(self, env_dir: Path, plan: InstallPlan, *, log: Path, on_line: Callable[[str], None]) -> None:
+    def install(
+        self, env_dir: Path, plan: InstallPlan, *, log: Path, on_line: Callable[[str], None]
+    ) -> None:
         """Install the plan's packages into env_dir, compiling bytecode."""
 
     def list_installed(self, env_dir: Path) -> dict[str, str]:
@@ -122,7 +126,9 @@ class UvBackend:
                     memo.save()
         return self._version
 
-    def create(self, env_dir: Path, python: str, *, log: Path, on_line: Callable[[str], None]) -> None:
+    def create(
+        self, env_dir: Path, python: str, *, log: Path, on_line: Callable[[str], None]
+    ) -> None:
         proc.run(
             [self.binary(), "venv", "--no-project", "--python", python, str(env_dir)],
             env=self._env(),
@@ -131,7 +137,9 @@ class UvBackend:
             on_line=on_line,
         )
 
-    def install(self, env_dir: Path, plan: InstallPlan, *, log: Path, on_line: Callable[[str], None]) -> None:
+    def install(
+        self, env_dir: Path, plan: InstallPlan, *, log: Path, on_line: Callable[[str], None]
+    ) -> None:
         build, reqs, constraints = _write_inputs(plan)
         python = str(env_python(env_dir))
         common = [self.binary(), "pip", "install", "--python", python, "--compile-bytecode"]
@@ -139,7 +147,10 @@ class UvBackend:
         for path in (constraints, *plan.extra_constraints):
             if path is not None:
                 common += ["--constraint", str(path)]
-        for path, hashed in ((build, _hash_mode(plan.build_dependencies)), (reqs, _hash_mode(plan.requirements))):
+        for path, hashed in (
+            (build, _hash_mode(plan.build_dependencies)),
+            (reqs, _hash_mode(plan.requirements)),
+        ):
             if path is None:
                 continue
             argv = [*common, "-r", str(path)]
@@ -149,7 +160,15 @@ class UvBackend:
 
     def list_installed(self, env_dir: Path) -> dict[str, str]:
         out = proc.run(
-            [self.binary(), "pip", "list", "--format", "json", "--python", str(env_python(env_dir))],
+            [
+                self.binary(),
+                "pip",
+                "list",
+                "--format",
+                "json",
+                "--python",
+                str(env_python(env_dir)),
+            ],
             env=self._env(),
             timeout=120,
         ).stdout
@@ -188,11 +207,20 @@ class PipBackend:
 
         return f"virtualenv-{version('virtualenv')}"
 
-    def create(self, env_dir: Path, python: str, *, log: Path, on_line: Callable[[str], None]) -> None:
+    def create(
+        self, env_dir: Path, python: str, *, log: Path, on_line: Callable[[str], None]
+    ) -> None:
         proc.run(
             [
-                sys.executable, "-m", "virtualenv", "--python", python, "--no-periodic-update",
-                "--no-download", "--quiet", str(env_dir),
+                sys.executable,
+                "-m",
+                "virtualenv",
+                "--python",
+                python,
+                "--no-periodic-update",
+                "--no-download",
+                "--quiet",
+                str(env_dir),
             ],
             env={"VIRTUALENV_OVERRIDE_APP_DATA": str(env_dir.parent.parent / "virtualenv-data")},
             cwd=env_dir.parent,
@@ -200,17 +228,29 @@ class PipBackend:
             on_line=on_line,
         )
 
-    def install(self, env_dir: Path, plan: InstallPlan, *, log: Path, on_line: Callable[[str], None]) -> None:
+    def install(
+        self, env_dir: Path, plan: InstallPlan, *, log: Path, on_line: Callable[[str], None]
+    ) -> None:
         build, reqs, constraints = _write_inputs(plan)
         common = [
-            str(env_python(env_dir)), "-m", "pip", "install", "--disable-pip-version-check",
-            "--no-input", "--progress-bar", "off", "--compile",
+            str(env_python(env_dir)),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+            "--compile",
         ]
         # pip reads the user's pip.conf and PIP_* itself; pass only what the model adds.
         common += _pip_index_flags(plan.index)
         if constraints is not None:
             common += ["--constraint", str(constraints)]
-        for path, hashed in ((build, _hash_mode(plan.build_dependencies)), (reqs, _hash_mode(plan.requirements))):
+        for path, hashed in (
+            (build, _hash_mode(plan.build_dependencies)),
+            (reqs, _hash_mode(plan.requirements)),
+        ):
             if path is None:
                 continue
             argv = [*common, "-r", str(path)]

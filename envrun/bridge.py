@@ -75,7 +75,9 @@ def run_in_env(
     _write_request(ctl_dir, request)
     start = time.monotonic()
     try:
-        result = proc.run([str(python), "-I", "-B", str(WORKER), str(ctl_dir)], timeout=timeout, check=False)
+        result = proc.run(
+            [str(python), "-I", "-B", str(WORKER), str(ctl_dir)], timeout=timeout, check=False
+        )
     except CommandFailed as exc:
         if exc.timed_out:
             raise BridgeError(

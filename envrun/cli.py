@@ -92,14 +92,35 @@ def _columns() -> int:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("environment options")
-    group.add_argument("--installer", choices=("uv", "pip"), help="installer backend (default: uv, or $ENVRUN_INSTALLER)")
-    group.add_argument("--python", metavar="PATH", help="use this interpreter instead of searching for the declared version")
-    group.add_argument("--cache-dir", metavar="DIR", help="cache root (default: $ENVRUN_CACHE_DIR or the user cache dir)")
-    group.add_argument("--strict", action="store_true", help="treat conda-only packages in conda.yaml as an error")
+    group.add_argument(
+        "--installer",
+        choices=("uv", "pip"),
+        help="installer backend (default: uv, or $ENVRUN_INSTALLER)",
+    )
+    group.add_argument(
+        "--python",
+        metavar="PATH",
+        help="use this interpreter instead of searching for the declared version",
+    )
+    group.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="cache root (default: $ENVRUN_CACHE_DIR or the user cache dir)",
+    )
+    group.add_argument(
+        "--strict", action="store_true", help="treat conda-only packages in conda.yaml as an error"
+    )
     out = parser.add_argument_group("output options")
     verbosity = out.add_mutually_exclusive_group()
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="print nothing but the result")
-    verbosity.add_argument("-v", "--verbose", action="store_true", help="show installer output, env details and timings")
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but the result"
+    )
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show installer output, env details and timings",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="predict with a model inside its own cached env",
         description="Build (once) the env the model declares, then run the model's predict inside it. "
-        "Prints MLflow-compatible JSON ({\"predictions\": ...}).",
+        'Prints MLflow-compatible JSON ({"predictions": ...}).',
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -128,14 +149,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="input file: MLflow serving JSON (dataframe_split, dataframe_records, instances, inputs), "
         "CSV, .npy or .npz; '-' reads stdin",
     )
-    p.add_argument("-o", "--output", metavar="FILE", help="write the predictions JSON here instead of stdout")
-    p.add_argument("--format", dest="input_format", choices=("json", "csv", "npy", "npz"), help="input format (default: from the extension or content)")
-    p.add_argument("--json", action="store_true", help="print a JSON document with predictions, lossless output, env and timings")
-    p.add_argument("--rebuild", action="store_true", help="rebuild the env even if a complete one is cached")
-    p.add_argument("--timeout", type=float, metavar="S", help="stop the model if predict takes longer than S seconds")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write the predictions JSON here instead of stdout"
+    )
+    p.add_argument(
+        "--format",
+        dest="input_format",
+        choices=("json", "csv", "npy", "npz"),
+        help="input format (default: from the extension or content)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON document with predictions, lossless output, env and timings",
+    )
+    p.add_argument(
+        "--rebuild", action="store_true", help="rebuild the env even if a complete one is cached"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="stop the model if predict takes longer than S seconds",
+    )
     _common(p)
 
-    r = sub.add_parser("resolve", help="show the env a model declares, its fingerprint and what was ignored")
+    r = sub.add_parser(
+        "resolve", help="show the env a model declares, its fingerprint and what was ignored"
+    )
     r.add_argument("model_dir", metavar="MODEL_DIR")
     r.add_argument("--json", action="store_true", help="print the resolution as JSON")
     _common(r)
@@ -200,7 +241,9 @@ def _dispatch(args: argparse.Namespace, reporter: TerminalReporter) -> int:
             reporter.warn(warning)
         env = api.ensure_environment(resolution, settings)
         if args.verbose:
-            reporter.step(f"env {'built' if env.built else 'reused'} ({env.reason}) in {env.seconds:.2f}s")
+            reporter.step(
+                f"env {'built' if env.built else 'reused'} ({env.reason}) in {env.seconds:.2f}s"
+            )
         _emit(str(env.path))
         return EXIT_OK
     run = api.predict(
@@ -216,7 +259,9 @@ def _dispatch(args: argparse.Namespace, reporter: TerminalReporter) -> int:
         reporter.step(f"env ready in {run.env.seconds:.1f}s: {run.env.path}")
     if args.verbose:
         _verbose_run(run, reporter)
-    text = json.dumps(_run_document(run), indent=2) if args.json else run.prediction.predictions_text
+    text = (
+        json.dumps(_run_document(run), indent=2) if args.json else run.prediction.predictions_text
+    )
     if args.output:
         _write_atomic(Path(args.output), text)
     else:
@@ -284,8 +329,10 @@ def _render_resolution(resolution: Any) -> str:
         f"model:        {resolution.model.path}",
         f"loader:       {resolution.model.pyfunc.loader_module}",
         f"declared in:  {spec.source}",
-        f"python:       {spec.python or 'any'} ({spec.python_source}) -> {interp.version} at {interp.path} [{interp.origin}]",
-        f"installer:    {resolution.installer.value} {resolution.installer_version} ({resolution.installer.reason})",
+        f"python:       {spec.python or 'any'} ({spec.python_source})"
+        f" -> {interp.version} at {interp.path} [{interp.origin}]",
+        f"installer:    {resolution.installer.value} {resolution.installer_version}"
+        f" ({resolution.installer.reason})",
         f"fingerprint:  {resolution.fingerprint}",
     ]
     if spec.build_dependencies:

@@ -119,7 +119,9 @@ def _candidates(environ: Mapping[str, str]) -> Iterator[tuple[str, str]]:
     uv_dir = Path(environ.get("UV_PYTHON_INSTALL_DIR") or _xdg_data(environ) / "uv" / "python")
     yield from _versioned_dirs(uv_dir, "uv-managed", lambda d: sorted(d.glob("bin/python3.*")))
     pyenv_root = Path(environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    yield from _versioned_dirs(pyenv_root / "versions", "pyenv", lambda d: sorted(d.glob("bin/python3.*")))
+    yield from _versioned_dirs(
+        pyenv_root / "versions", "pyenv", lambda d: sorted(d.glob("bin/python3.*"))
+    )
     for directory in environ.get("PATH", "").split(os.pathsep):
         if not directory or "shims" in Path(directory).parts:
             continue  # pyenv/asdf shims are shell scripts that dispatch, not interpreters

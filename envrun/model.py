@@ -126,7 +126,9 @@ def read_model(model_dir: str | os.PathLike[str]) -> ModelInfo:
     root = Path(model_dir).expanduser().absolute()
     if not root.exists():
         raise ModelError(
-            "model directory not found", value=str(root), fix="pass the directory that holds the MLmodel file"
+            "model directory not found",
+            value=str(root),
+            fix="pass the directory that holds the MLmodel file",
         )
     if not root.is_dir():
         raise ModelError(
@@ -159,9 +161,13 @@ def read_model(model_dir: str | os.PathLike[str]) -> ModelInfo:
     pyfunc = _read_pyfunc(root, flavors)
     signature = data.get("signature") or {}
     if not isinstance(signature, dict):
-        raise ModelError("MLmodel 'signature' is not a mapping", value=repr(signature), fix="remove or fix it")
+        raise ModelError(
+            "MLmodel 'signature' is not a mapping", value=repr(signature), fix="remove or fix it"
+        )
     example_info = data.get("saved_input_example_info") or {}
-    input_example, serving_example = _examples(root, example_info if isinstance(example_info, dict) else {})
+    input_example, serving_example = _examples(
+        root, example_info if isinstance(example_info, dict) else {}
+    )
     return ModelInfo(
         path=root,
         pyfunc=pyfunc,

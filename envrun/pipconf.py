@@ -66,7 +66,10 @@ class PipConfig:
 
 
 def config_files(
-    environ: Mapping[str, str], *, home: Path, site_prefix: Path | None = None,
+    environ: Mapping[str, str],
+    *,
+    home: Path,
+    site_prefix: Path | None = None,
     etc: Path = _ETC,
 ) -> list[Path]:
     """The configuration files pip would try, lowest precedence first (existing or not)."""
@@ -89,7 +92,10 @@ def config_files(
 
 
 def read_pip_config(
-    environ: Mapping[str, str], *, home: Path, site_prefix: Path | None = None,
+    environ: Mapping[str, str],
+    *,
+    home: Path,
+    site_prefix: Path | None = None,
     etc: Path = _ETC,
 ) -> PipConfig:
     """Read pip's configuration files and PIP_* variables as pip would, for `pip install`.

@@ -47,7 +47,9 @@ class Result:
     seconds: float
 
 
-def child_env(extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def child_env(
+    extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment for a child: the host's, minus variables that leak Python state."""
     env = dict(os.environ if base is None else base)
     for name in SCRUBBED_VARS:
@@ -116,7 +118,7 @@ def run(
     return result
 
 
-def _run_logged(
+def _run_logged(  # noqa: PLR0917 - private twin of run(), called once
     args: list[str],
     env: dict[str, str],
     cwd: Path | None,

@@ -35,22 +35,59 @@ _BARE_URL_RE = re.compile(r"^(?:https?|ftp|file|(?:git|hg|svn|bzr)\+[a-z]+):", r
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # two letters or more: not a drive
 _EXTRAS_RE = re.compile(r"^(.+?)(\[[^\[\]]*\])$")
 _EGG_RE = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
-_ARCHIVE_EXTS = (".whl", ".zip", ".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz", ".tar.xz",
-                 ".txz", ".tlz", ".tar.lz", ".tar.lzma")
+_ARCHIVE_EXTS = (
+    ".whl",
+    ".zip",
+    ".tar.gz",
+    ".tgz",
+    ".tar",
+    ".tar.bz2",
+    ".tbz",
+    ".tar.xz",
+    ".txz",
+    ".tlz",
+    ".tar.lz",
+    ".tar.lzma",
+)
 _HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 # Every option pip accepts in a requirements file, mapped to whether it takes a value.
 _OPTIONS = {
-    "--index-url": True, "--pypi-url": True, "--extra-index-url": True, "--no-index": False,
-    "--constraint": True, "--requirement": True, "--editable": True, "--find-links": True,
-    "--no-binary": True, "--only-binary": True, "--prefer-binary": False,
-    "--require-hashes": False, "--pre": False, "--trusted-host": True, "--use-feature": True,
-    "--global-option": True, "--hash": True, "--config-settings": True,
+    "--index-url": True,
+    "--pypi-url": True,
+    "--extra-index-url": True,
+    "--no-index": False,
+    "--constraint": True,
+    "--requirement": True,
+    "--editable": True,
+    "--find-links": True,
+    "--no-binary": True,
+    "--only-binary": True,
+    "--prefer-binary": False,
+    "--require-hashes": False,
+    "--pre": False,
+    "--trusted-host": True,
+    "--use-feature": True,
+    "--global-option": True,
+    "--hash": True,
+    "--config-settings": True,
 }
-_SHORT = {"-i": "--index-url", "-c": "--constraint", "-r": "--requirement",
-          "-e": "--editable", "-f": "--find-links", "-C": "--config-settings"}
+_SHORT = {
+    "-i": "--index-url",
+    "-c": "--constraint",
+    "-r": "--requirement",
+    "-e": "--editable",
+    "-f": "--find-links",
+    "-C": "--config-settings",
+}
 # Known to pip, but they change how packages are chosen or built and envrun does not pass them on.
-_UNSUPPORTED = ("--no-binary", "--only-binary", "--prefer-binary", "--use-feature",
-                "--global-option", "--config-settings")
+_UNSUPPORTED = (
+    "--no-binary",
+    "--only-binary",
+    "--prefer-binary",
+    "--use-feature",
+    "--global-option",
+    "--config-settings",
+)
 _REQ_LINE_OPTIONS = ("--hash", "--global-option", "--config-settings")
 _FIX_OPTION = "use only the options pip allows in requirements files"
 
@@ -199,8 +236,12 @@ def _split_options(text: str, origin: str) -> list[tuple[str, str | None]]:
         elif token.startswith("-"):
             raise _fail(origin, f"unknown option {token}", text, _FIX_OPTION)
         else:
-            raise _fail(origin, f"unexpected argument {token!r} among the options", text,
-                        "put one requirement first on its line, options after it")
+            raise _fail(
+                origin,
+                f"unexpected argument {token!r} among the options",
+                text,
+                "put one requirement first on its line, options after it",
+            )
         if _OPTIONS[name] and value is None:
             if i == len(tokens):
                 raise _fail(origin, f"option {name} needs a value", text, f"write {name} VALUE")
@@ -214,8 +255,12 @@ def _split_options(text: str, origin: str) -> list[tuple[str, str | None]]:
 def _check_hash(value: str, origin: str) -> str:
     algo, _, digest = value.partition(":")
     if len(digest) != _HASH_LENGTHS.get(algo, -1) or not re.fullmatch(r"[0-9a-fA-F]+", digest):
-        raise _fail(origin, "malformed --hash", value,
-                    "write --hash=sha256:<64 hex digits> (sha384 and sha512 also work)")
+        raise _fail(
+            origin,
+            "malformed --hash",
+            value,
+            "write --hash=sha256:<64 hex digits> (sha384 and sha512 also work)",
+        )
     return f"{algo}:{digest.lower()}"
 
 
@@ -226,8 +271,9 @@ def _is_pinned(req: Requirement) -> bool:
 
 def _looks_local(spec: str) -> bool:
     """pip's test: a path separator, a leading dot or an archive suffix means a local file."""
-    if not ("/" in spec or "\\" in spec or spec.startswith(".")
-            or spec.lower().endswith(_ARCHIVE_EXTS)):
+    if not (
+        "/" in spec or "\\" in spec or spec.startswith(".") or spec.lower().endswith(_ARCHIVE_EXTS)
+    ):
         return False
     before, at, _ = spec.partition("@")  # "name @ https://host/x.whl" is a URL requirement
     return not at or "/" in before or before.startswith(".")
@@ -261,20 +307,32 @@ class _Parser:
 
     def inside_root(self, resolved: Path, origin: str, shown: str) -> None:
         if not resolved.is_relative_to(self.root):
-            raise _fail(origin, f"path leaves the model directory {self.root}", shown,
-                        "keep referenced files inside the model directory (no absolute paths "
-                        "elsewhere, no '..' above it, no symlinks pointing out)")
+            raise _fail(
+                origin,
+                f"path leaves the model directory {self.root}",
+                shown,
+                "keep referenced files inside the model directory (no absolute paths "
+                "elsewhere, no '..' above it, no symlinks pointing out)",
+            )
 
     def read_file(self, path: Path, *, constraint: bool, where: str) -> None:
         resolved = path.resolve()
         self.inside_root(resolved, where, str(path))
         if not resolved.is_file():
-            raise _fail(where, "requirements file not found", str(path),
-                        "add the file or fix the path (relative to the including file)")
+            raise _fail(
+                where,
+                "requirements file not found",
+                str(path),
+                "add the file or fix the path (relative to the including file)",
+            )
         if resolved in self.stack:
             chain = " -> ".join(self.rel(p) for p in [*self.stack, resolved])
-            raise _fail(where, "requirements files include each other in a cycle", chain,
-                        "remove one of the -r/-c lines that form the cycle")
+            raise _fail(
+                where,
+                "requirements files include each other in a cycle",
+                chain,
+                "remove one of the -r/-c lines that form the cycle",
+            )
         rel, data = self.rel(resolved), resolved.read_bytes()
         self.files.setdefault(rel, hashlib.sha256(data).hexdigest())
         try:
@@ -283,32 +341,47 @@ class _Parser:
             raise _fail(rel, f"not valid UTF-8 ({exc})", str(resolved), "save it as UTF-8") from exc
         self.stack.append(resolved)
         for number, line in _logical_lines(content):
-            self.line(line, origin=f"{rel}:{number}", base_dir=resolved.parent,
-                      constraint=constraint)
+            self.line(
+                line, origin=f"{rel}:{number}", base_dir=resolved.parent, constraint=constraint
+            )
         self.stack.pop()
 
     def line(self, text: str, *, origin: str, base_dir: Path, constraint: bool) -> None:
         if "${" in text:
-            raise _fail(origin, "environment variable references (${...}) are not supported",
-                        text, "write the value literally")
+            raise _fail(
+                origin,
+                "environment variable references (${...}) are not supported",
+                text,
+                "write the value literally",
+            )
         match = _OPTIONS_START_RE.search(text)
         args = text[: match.start()].strip() if match else text
         options = _split_options(text[match.start() :], origin) if match else []
         for name, _ in options:
             if name == "--editable":
-                raise _fail(origin, "editable installs (-e) are not supported in a cached env",
-                            text, "use a plain path (./dir) or a wheel instead of -e")
+                raise _fail(
+                    origin,
+                    "editable installs (-e) are not supported in a cached env",
+                    text,
+                    "use a plain path (./dir) or a wheel instead of -e",
+                )
             if name in _UNSUPPORTED:
-                raise _fail(origin, f"pip option {name} is not supported by envrun", text,
-                            f"remove {name} from the requirements file")
+                raise _fail(
+                    origin,
+                    f"pip option {name} is not supported by envrun",
+                    text,
+                    f"remove {name} from the requirements file",
+                )
         if not args:
             for name, value in options:
                 self.option(name, value or "", origin=origin, base_dir=base_dir)
             return
         ignored = sorted({n for n, _ in options if n not in _REQ_LINE_OPTIONS})
         if ignored:
-            self.warnings.append(f"{origin}: {', '.join(ignored)} after a requirement is ignored "
-                                 "(pip ignores it too); put it on a line of its own")
+            self.warnings.append(
+                f"{origin}: {', '.join(ignored)} after a requirement is ignored "
+                "(pip ignores it too); put it on a line of its own"
+            )
         hashes = _union([_check_hash(v or "", origin) for n, v in options if n == "--hash"])
         (self.constraints if constraint else self.requirements).append(
             self.requirement(args, hashes, origin)
@@ -319,8 +392,12 @@ class _Parser:
     def option(self, name: str, value: str, *, origin: str, base_dir: Path) -> None:
         if name in ("--requirement", "--constraint"):
             if _SCHEME_RE.match(value):
-                raise _fail(origin, "requirements files given as URLs are not supported", value,
-                            "copy the file into the model directory")
+                raise _fail(
+                    origin,
+                    "requirements files given as URLs are not supported",
+                    value,
+                    "copy the file into the model directory",
+                )
             # As in pip, -r yields requirements even inside a -c file, and -c yields constraints.
             self.read_file(base_dir / value, constraint=name == "--constraint", where=origin)
         elif name in ("--index-url", "--extra-index-url", "--trusted-host"):
@@ -344,8 +421,12 @@ class _Parser:
             if candidate.exists():
                 self.inside_root(candidate, origin, value)
                 return str(candidate)
-        raise _fail(origin, "find-links directory not found", value,
-                    "create it in the model directory, or give an absolute path or a URL")
+        raise _fail(
+            origin,
+            "find-links directory not found",
+            value,
+            "create it in the model directory, or give an absolute path or a URL",
+        )
 
     def requirement(self, args: str, hashes: tuple[str, ...], origin: str) -> ReqLine:
         if _BARE_URL_RE.match(args):
@@ -355,19 +436,35 @@ class _Parser:
         path_text, extras = with_extras.groups() if with_extras else (spec.strip(), "")
         if _looks_local(path_text):
             marker = self.marker(marker_text, origin) if sep else None
-            return self.local(path_text, extras=self.extras(extras, origin), marker=marker,
-                              hashes=hashes, origin=origin, name=None)
+            return self.local(
+                path_text,
+                extras=self.extras(extras, origin),
+                marker=marker,
+                hashes=hashes,
+                origin=origin,
+                name=None,
+            )
         try:
             req = Requirement(args)
         except InvalidRequirement as exc:
-            raise _fail(origin, f"invalid requirement ({exc})", args,
-                        "write a PEP 508 requirement, e.g. 'name==1.0' or 'name @ URL'") from exc
+            raise _fail(
+                origin,
+                f"invalid requirement ({exc})",
+                args,
+                "write a PEP 508 requirement, e.g. 'name==1.0' or 'name @ URL'",
+            ) from exc
         url = req.url
         if url and (url.lower().startswith("file:") or not _SCHEME_RE.match(url)):
             path = self.file_url_path(url, origin) if _SCHEME_RE.match(url) else url
             marker = str(req.marker) if req.marker else None
-            return self.local(path, extras=sorted(req.extras), marker=marker, hashes=hashes,
-                              origin=origin, name=req.name)
+            return self.local(
+                path,
+                extras=sorted(req.extras),
+                marker=marker,
+                hashes=hashes,
+                origin=origin,
+                name=req.name,
+            )
         return ReqLine(str(req), canonicalize_name(req.name), hashes, origin, None)
 
     def bare_url(self, args: str, hashes: tuple[str, ...], origin: str) -> ReqLine:
@@ -375,19 +472,30 @@ class _Parser:
         url = url.strip()
         marker = self.marker(marker_text, origin) if sep else None
         if url.lower().startswith("file:"):
-            return self.local(self.file_url_path(url, origin), extras=[], marker=marker,
-                              hashes=hashes, origin=origin, name=None)
+            return self.local(
+                self.file_url_path(url, origin),
+                extras=[],
+                marker=marker,
+                hashes=hashes,
+                origin=origin,
+                name=None,
+            )
         egg = _EGG_RE.search(url)
         name = egg.group(1) if egg else _name_from_filename(urlsplit(url).path.rsplit("/", 1)[-1])
         if name is None:
-            raise _fail(origin, "cannot tell which project this URL provides", url,
-                        "write it as 'name @ URL'")
+            raise _fail(
+                origin,
+                "cannot tell which project this URL provides",
+                url,
+                "write it as 'name @ URL'",
+            )
         text = f"{name} @ {url}" + (f" ; {marker}" if marker else "")
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
-            raise _fail(origin, f"invalid URL requirement ({exc})", args,
-                        "write it as 'name @ URL'") from exc
+            raise _fail(
+                origin, f"invalid URL requirement ({exc})", args, "write it as 'name @ URL'"
+            ) from exc
         return ReqLine(str(req), canonicalize_name(req.name), hashes, origin, None)
 
     def file_url_path(self, url: str, origin: str) -> str:
@@ -402,8 +510,12 @@ class _Parser:
         try:
             return str(Marker(text.strip()))
         except InvalidMarker as exc:
-            raise _fail(origin, f"invalid environment marker ({exc})", text.strip(),
-                        "write a PEP 508 marker, e.g. python_version < '3.11'") from exc
+            raise _fail(
+                origin,
+                f"invalid environment marker ({exc})",
+                text.strip(),
+                "write a PEP 508 marker, e.g. python_version < '3.11'",
+            ) from exc
 
     def extras(self, text: str, origin: str) -> list[str]:
         try:
@@ -412,32 +524,56 @@ class _Parser:
             raise _fail(origin, "invalid extras", text, "write extras as [name1,name2]") from exc
 
     def local(
-        self, path_text: str, *, extras: list[str], marker: str | None,
-        hashes: tuple[str, ...], origin: str, name: str | None,
+        self,
+        path_text: str,
+        *,
+        extras: list[str],
+        marker: str | None,
+        hashes: tuple[str, ...],
+        origin: str,
+        name: str | None,
     ) -> ReqLine:
         resolved = (self.root / path_text).resolve()  # an absolute path_text replaces the root
         self.inside_root(resolved, origin, path_text)
         if not resolved.exists():
-            raise _fail(origin, "local requirement not found", str(resolved),
-                        "add it to the model directory or fix the path "
-                        "(local paths are relative to the model root)")
+            raise _fail(
+                origin,
+                "local requirement not found",
+                str(resolved),
+                "add it to the model directory or fix the path "
+                "(local paths are relative to the model root)",
+            )
         if resolved.is_dir():
             if not any((resolved / f).is_file() for f in ("pyproject.toml", "setup.py")):
-                raise _fail(origin, "local directory is not installable", str(resolved),
-                            "add pyproject.toml or setup.py, or reference a wheel")
-            self.warnings.append(f"{origin}: local directory {self.rel(resolved)} is not "
-                                 "content-hashed; edits to it do not trigger a rebuild")
+                raise _fail(
+                    origin,
+                    "local directory is not installable",
+                    str(resolved),
+                    "add pyproject.toml or setup.py, or reference a wheel",
+                )
+            self.warnings.append(
+                f"{origin}: local directory {self.rel(resolved)} is not "
+                "content-hashed; edits to it do not trigger a rebuild"
+            )
         elif not resolved.name.lower().endswith(_ARCHIVE_EXTS):
-            raise _fail(origin, "local requirement is not a wheel or source archive",
-                        str(resolved), "reference a .whl, .tar.gz or .zip file")
+            raise _fail(
+                origin,
+                "local requirement is not a wheel or source archive",
+                str(resolved),
+                "reference a .whl, .tar.gz or .zip file",
+            )
         else:
             data = resolved.read_bytes()
             self.files.setdefault(self.rel(resolved), hashlib.sha256(data).hexdigest())
             from_file = _name_from_filename(resolved.name)
             is_wheel = resolved.name.endswith(".whl")
             if is_wheel and name and from_file and canonicalize_name(name) != from_file:
-                raise _fail(origin, f"the wheel does not provide project {name!r}",
-                            resolved.name, "fix the name before '@'")
+                raise _fail(
+                    origin,
+                    f"the wheel does not provide project {name!r}",
+                    resolved.name,
+                    "fix the name before '@'",
+                )
             name = name or from_file
         extras_text = f"[{','.join(extras)}]" if extras else ""
         marker_text = f" ; {marker}" if marker else ""
@@ -458,8 +594,13 @@ class _Parser:
                     fix="add --hash=sha256:... to those lines (`pip hash FILE` prints it), "
                     "or remove every --hash and --require-hashes",
                 )
-            unpinned = [r.origin for r in self.requirements if r.local_path is None
-                        and not (req := Requirement(r.text)).url and not _is_pinned(req)]
+            unpinned = [
+                r.origin
+                for r in self.requirements
+                if r.local_path is None
+                and not (req := Requirement(r.text)).url
+                and not _is_pinned(req)
+            ]
             if unpinned:
                 raise SpecError(
                     f"hash-checking mode is on ({self.hash_reason}): requirements must be pinned",
@@ -476,6 +617,10 @@ class _Parser:
             pre="--pre" in self.flags,
         )
         return ParsedRequirements(
-            tuple(self.requirements), tuple(self.constraints), index,
-            tuple(self.files.items()), tuple(self.warnings), self.hash_reason is not None,
+            tuple(self.requirements),
+            tuple(self.constraints),
+            index,
+            tuple(self.files.items()),
+            tuple(self.warnings),
+            self.hash_reason is not None,
         )

@@ -103,7 +103,11 @@ def make_settings(
 ) -> Settings:
     """Build Settings with the documented precedence (flag > environment variable > default)."""
     env = dict(os.environ if environ is None else environ)
-    cache = Choice(str(Path(cache_dir).expanduser()), "--cache-dir") if cache_dir else default_cache_dir(env)
+    cache = (
+        Choice(str(Path(cache_dir).expanduser()), "--cache-dir")
+        if cache_dir
+        else default_cache_dir(env)
+    )
     return Settings(
         cache_dir=Path(cache.value).absolute(),
         installer=choose_installer(installer, env),

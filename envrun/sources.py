@@ -133,8 +133,12 @@ def _from_python_env(
     build_lines = _string_list(path, data, "build_dependencies")
     dep_lines = _string_list(path, data, "dependencies")
     base = path.parent
-    build = parse_requirement_lines(build_lines, origin=f"{path.name} build_dependencies", base_dir=base, root=root)
-    deps = parse_requirement_lines(dep_lines, origin=f"{path.name} dependencies", base_dir=base, root=root)
+    build = parse_requirement_lines(
+        build_lines, origin=f"{path.name} build_dependencies", base_dir=base, root=root
+    )
+    deps = parse_requirement_lines(
+        dep_lines, origin=f"{path.name} dependencies", base_dir=base, root=root
+    )
     return (str(python) if python is not None else None), build.requirements, deps
 
 
@@ -176,7 +180,11 @@ def _read_conda(
                     fix="only a 'pip:' list may appear as a mapping in conda dependencies",
                 )
             if not isinstance(pip_section, list):
-                raise SpecError(f"{path.name}: 'pip' must be a list", value=repr(pip_section)[:200], fix="write pip: as a YAML list")
+                raise SpecError(
+                    f"{path.name}: 'pip' must be a list",
+                    value=repr(pip_section)[:200],
+                    fix="write pip: as a YAML list",
+                )
             pip_lines.extend(str(x) for x in pip_section)
             continue
         text = str(item).strip()
@@ -198,7 +206,9 @@ def _read_conda(
             fix="move them to the pip: section if they exist on PyPI, or drop --strict to ignore them",
         )
     base = path.parent
-    build = parse_requirement_lines(build_lines, origin=f"{path.name} dependencies", base_dir=base, root=root)
+    build = parse_requirement_lines(
+        build_lines, origin=f"{path.name} dependencies", base_dir=base, root=root
+    )
     parsed = parse_requirement_lines(pip_lines, origin=f"{path.name} pip", base_dir=base, root=root)
     return python, build.requirements, parsed, tuple(ignored)
 

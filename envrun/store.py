@@ -14,8 +14,8 @@ from envrun import __version__
 from envrun.backends import Backend, InstallPlan, env_python
 from envrun.errors import CommandFailed, EnvBuildError, ResolutionError
 from envrun.interpreters import Interpreter, describe
-from envrun.requirements import IndexOptions
 from envrun.proc import tail
+from envrun.requirements import IndexOptions
 from envrun.settings import Settings
 from envrun.spec import CACHE_FORMAT, EnvSpec
 
@@ -41,7 +41,7 @@ def env_dir_for(cache_dir: Path, fp: str) -> Path:
     return cache_dir / "envs" / fp[:20]
 
 
-def read_state(env_dir: Path, fp: str) -> tuple[dict[str, Any] | None, str]:
+def read_state(env_dir: Path, fp: str) -> tuple[dict[str, Any] | None, str]:  # noqa: PLR0911
     """The env's completion marker if it is valid, else None and the reason it is not."""
     state_path = env_dir / STATE_FILE
     if not env_dir.exists():
@@ -81,7 +81,15 @@ def ensure_env(
     if not settings.rebuild:
         state, _ = read_state(env_dir, fp)
         if state is not None:
-            return EnvHandle(env_dir, env_python(env_dir), fp, False, "cache hit", time.monotonic() - start, state)
+            return EnvHandle(
+                env_dir,
+                env_python(env_dir),
+                fp,
+                False,
+                "cache hit",
+                time.monotonic() - start,
+                state,
+            )
 
     from filelock import FileLock, Timeout
 
@@ -104,7 +112,15 @@ def ensure_env(
         state, reason = read_state(env_dir, fp)
         if state is not None and not settings.rebuild:
             # Someone else finished the build while we waited for the lock.
-            return EnvHandle(env_dir, env_python(env_dir), fp, False, "built by a concurrent process", time.monotonic() - start, state)
+            return EnvHandle(
+                env_dir,
+                env_python(env_dir),
+                fp,
+                False,
+                "built by a concurrent process",
+                time.monotonic() - start,
+                state,
+            )
         if settings.rebuild:
             reason = "--rebuild requested"
         plan = InstallPlan(
@@ -115,14 +131,27 @@ def ensure_env(
             settings.cache_dir / "tmp" / f"{fp[:20]}-{os.getpid()}",
             extra_constraints,
         )
-        state = _build(spec, env_dir, fp, interpreter, backend, plan, installer_reason, settings, reason)
-        return EnvHandle(env_dir, env_python(env_dir), fp, True, reason, time.monotonic() - start, state)
+        state = _build(
+            spec,
+            env_dir=env_dir,
+            fp=fp,
+            interpreter=interpreter,
+            backend=backend,
+            plan=plan,
+            installer_reason=installer_reason,
+            settings=settings,
+            reason=reason,
+        )
+        return EnvHandle(
+            env_dir, env_python(env_dir), fp, True, reason, time.monotonic() - start, state
+        )
     finally:
         lock.release()
 
 
 def _build(
     spec: EnvSpec,
+    *,
     env_dir: Path,
     fp: str,
     interpreter: Interpreter,
@@ -146,7 +175,9 @@ def _build(
     try:
         reporter.step(f"creating virtualenv with {backend.name} (Python {interpreter.version})")
         backend.create(env_dir, interpreter.path, log=log, on_line=reporter.line)
-        reporter.step(f"installing {count} requirement{'s' if count != 1 else ''} with {backend.name}")
+        reporter.step(
+            f"installing {count} requirement{'s' if count != 1 else ''} with {backend.name}"
+        )
         backend.install(env_dir, plan, log=log, on_line=reporter.line)
         installed = backend.list_installed(env_dir)
         state = {
@@ -156,7 +187,11 @@ def _build(
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(time.monotonic() - started, 3),
             "build_reason": reason,
-            "installer": {"name": backend.name, "version": backend.version(), "reason": installer_reason},
+            "installer": {
+                "name": backend.name,
+                "version": backend.version(),
+                "reason": installer_reason,
+            },
             "interpreter": describe(interpreter),
             "spec": spec.to_json(),
             "index": plan.index.to_json(),

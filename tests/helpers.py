@@ -33,7 +33,12 @@ def make_model(
 ) -> Path:
     """A minimal custom-flavor model directory as MLflow 2.x/3.x lays it out."""
     root.mkdir(parents=True, exist_ok=True)
-    lines = ["flavors:", "  python_function:", f"    loader_module: {loader}", f"    python_version: {python_version}"]
+    lines = [
+        "flavors:",
+        "  python_function:",
+        f"    loader_module: {loader}",
+        f"    python_version: {python_version}",
+    ]
     if code:
         lines.append(f"    code: {code}")
     if data:

@@ -103,7 +103,9 @@ def test_missing_dir(tmp_path: Path) -> None:
 
 
 def test_broken_yaml_names_line(tmp_path: Path) -> None:
-    write(tmp_path / "m" / "MLmodel", "flavors:\n  python_function:\n    loader_module: [unclosed\n")
+    write(
+        tmp_path / "m" / "MLmodel", "flavors:\n  python_function:\n    loader_module: [unclosed\n"
+    )
     with pytest.raises(ModelError, match=r"not valid YAML at line \d+"):
         read_model(tmp_path / "m")
 

@@ -16,7 +16,10 @@ def _texts(reqs: tuple) -> list[str]:  # type: ignore[type-arg]
 
 def test_python_env_yaml_wins(tmp_path: Path) -> None:
     model = make_model(tmp_path / "m")
-    write(model / "python_env.yaml", "python: 3.10.13\nbuild_dependencies:\n  - pip==24.0\ndependencies:\n  - -r requirements.txt\n")
+    write(
+        model / "python_env.yaml",
+        "python: 3.10.13\nbuild_dependencies:\n  - pip==24.0\ndependencies:\n  - -r requirements.txt\n",
+    )
     write(model / "requirements.txt", "numpy==2.2.6\n")
     write(model / "conda.yaml", "dependencies:\n  - python=3.9\n  - pip:\n    - pandas==2.0\n")
     spec = resolve_spec(read_model(model))

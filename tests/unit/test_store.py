@@ -33,14 +33,18 @@ class FakeBackend:
     def version(self) -> str:
         return "1"
 
-    def create(self, env_dir: Path, python: str, *, log: Path, on_line: Callable[[str], None]) -> None:
+    def create(
+        self, env_dir: Path, python: str, *, log: Path, on_line: Callable[[str], None]
+    ) -> None:
         self.builds += 1
         (env_dir / "bin").mkdir(parents=True)
         (env_dir / "bin" / "python").symlink_to(python)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("created\n")
 
-    def install(self, env_dir: Path, plan: InstallPlan, *, log: Path, on_line: Callable[[str], None]) -> None:
+    def install(
+        self, env_dir: Path, plan: InstallPlan, *, log: Path, on_line: Callable[[str], None]
+    ) -> None:
         time.sleep(self.delay)
         (env_dir / "installed").write_text("x")
         if self.fail_with is not None:
@@ -52,7 +56,9 @@ class FakeBackend:
 
 def _spec() -> EnvSpec:
     req = ReqLine("demo==1.0", "demo", (), "requirements.txt:1", None)
-    return EnvSpec("3.11.7", "python_env.yaml", (), (req,), (), IndexOptions(), (), "python_env.yaml")
+    return EnvSpec(
+        "3.11.7", "python_env.yaml", (), (req,), (), IndexOptions(), (), "python_env.yaml"
+    )
 
 
 def _settings(tmp_path: Path, **kw: object) -> Settings:
