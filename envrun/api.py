@@ -218,6 +218,9 @@ def predict(
         spec_in = read_input(input_source, dest_dir=ctl_dir, stdin=stdin, fmt=fmt)
         input_warnings = check_against_signature(spec_in, model.signature_inputs)
         resolution = _resolve_model(model, settings, start)
+        # Said before the (possibly long) build, not after it.
+        for warning in (*resolution.warnings, *input_warnings):
+            settings.reporter.warn(warning)
         env_start = time.monotonic()
         env = ensure_environment(resolution, settings)
         env_seconds = time.monotonic() - env_start
@@ -234,7 +237,7 @@ def predict(
         resolution=resolution,
         env=env,
         prediction=prediction,
-        warnings=resolution.warnings + tuple(input_warnings) + prediction.warnings,
+        warnings=(*resolution.warnings, *input_warnings, *prediction.warnings),
         timings={
             "resolve": round(resolution.seconds, 4),
             "env": round(env_seconds, 4),

@@ -253,7 +253,7 @@ def _dispatch(args: argparse.Namespace, reporter: TerminalReporter) -> int:
         fmt=args.input_format,
         stdin=sys.stdin.buffer if args.input == "-" else None,
     )
-    for warning in run.warnings:
+    for warning in run.prediction.warnings:
         reporter.warn(warning)
     if run.env.built:
         reporter.step(f"env ready in {run.env.seconds:.1f}s: {run.env.path}")

@@ -56,3 +56,23 @@ def make_model(
     if code and loader_source is not None:
         write(root / code / f"{loader.replace('.', '/')}.py", loader_source)
     return root
+
+
+def copy_model(name: str, dest: Path) -> Path:
+    """A private copy of a bundled fixture model, safe to edit."""
+    import shutil
+
+    shutil.copytree(MODELS / name, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
+    """Every entry under root with its mode, mtime and content hash: proof nothing was written."""
+    import hashlib
+
+    snap: dict[str, tuple[int, int, str]] = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+        snap[str(path.relative_to(root))] = (st.st_mode, st.st_mtime_ns, digest)
+    return snap
