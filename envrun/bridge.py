@@ -93,7 +93,7 @@ def run_in_env(
             stderr=exc.stderr,
         ) from None
     seconds = time.monotonic() - start
-    response = _read_response(ctl_dir, result.returncode, result.stderr)
+    response = _read_response(ctl_dir, result.returncode, result.stderr, _where(request))
     return WorkerResult(response, ctl_dir, result.stdout, result.stderr, seconds)
 
 
@@ -111,12 +111,26 @@ def run_in_process(ctl_dir: Path, request: dict[str, Any]) -> WorkerResult:
             code = _worker.serve(str(ctl_dir))
     finally:
         sys.dont_write_bytecode = saved
+        _forget_modules_under(Path(str(request["model"]["dir"])))
     seconds = time.monotonic() - start
-    response = _read_response(ctl_dir, code, err.getvalue())
+    response = _read_response(ctl_dir, code, err.getvalue(), _where(request))
     return WorkerResult(response, ctl_dir, out.getvalue(), err.getvalue(), seconds)
 
 
-def _read_response(ctl_dir: Path, returncode: int, stderr: str) -> dict[str, Any]:
+def _forget_modules_under(model_dir: Path) -> None:
+    """Drop the model's own code modules from sys.modules after an in-process run.
+
+    Two models may both ship a `code/model.py`; without this the second would get the first's.
+    """
+    root = str(model_dir.resolve())
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and str(Path(path).resolve()).startswith(root + "/"):
+            del sys.modules[name]
+
+
+def _read_response(ctl_dir: Path, returncode: int, stderr: str, where: str) -> dict[str, Any]:
+    """Load response.json; raise the typed error it reports. `where` names the model for messages."""
     path = ctl_dir / "response.json"
     try:
         response = json.loads(path.read_text(encoding="utf-8"))
@@ -146,11 +160,11 @@ def _read_response(ctl_dir: Path, returncode: int, stderr: str) -> dict[str, Any
             stderr=stderr,
         )
     if response.get("status") != "ok":
-        raise _error_from(response, returncode, stderr)
+        raise _error_from(response, returncode, stderr, where)
     return response
 
 
-def _error_from(response: dict[str, Any], returncode: int, stderr: str) -> Exception:
+def _error_from(response: dict[str, Any], returncode: int, stderr: str, where: str) -> Exception:
     error = response.get("error") or {}
     stage = str(error.get("stage") or "predict")
     etype = str(error.get("type") or "Error")
@@ -159,7 +173,7 @@ def _error_from(response: dict[str, Any], returncode: int, stderr: str) -> Excep
     if stage in ("request", "input"):
         return InputError(
             f"the model's env could not use the input: {message}",
-            value=etype,
+            value=where,
             fix="make the input match the model's signature (see `envrun resolve` for it)",
         )
     if stage == "load":
@@ -170,7 +184,7 @@ def _error_from(response: dict[str, Any], returncode: int, stderr: str) -> Excep
         fix = "the error comes from the model's own code; its traceback is above"
     return PredictError(
         what,
-        value=etype,
+        value=where,
         fix=fix,
         traceback=tb,
         returncode=returncode,
@@ -178,6 +192,11 @@ def _error_from(response: dict[str, Any], returncode: int, stderr: str) -> Excep
         error_type=etype,
         stage=stage,
     )
+
+
+def _where(request: dict[str, Any]) -> str:
+    model = request.get("model") or {}
+    return f"model {model.get('dir')} (loader_module {model.get('loader_module')})"
 
 
 def _describe_exit(returncode: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -129,6 +130,8 @@ def _run_logged(  # noqa: PLR0917 - private twin of run(), called once
     start: float,
 ) -> Result:
     log.parent.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    fired = threading.Event()
     with log.open("a", encoding="utf-8", errors="replace") as sink:
         sink.write(f"$ {' '.join(args)}\n")
         sink.flush()
@@ -145,31 +148,35 @@ def _run_logged(  # noqa: PLR0917 - private twin of run(), called once
             )
         except OSError as exc:
             raise CommandFailed(args, None, "", str(exc)) from None
-        lines: list[str] = []
-        assert proc.stdout is not None
-        try:
-            for line in proc.stdout:
-                sink.write(line)
-                lines.append(line)
-                if len(lines) > 400:
-                    del lines[:200]
-                if on_line is not None:
-                    on_line(line.rstrip("\n"))
-                if timeout is not None and time.monotonic() - start > timeout:
-                    proc.kill()
-                    proc.wait()
-                    raise CommandFailed(args, None, "", tail("".join(lines)), timed_out=True)
-            remaining = None if timeout is None else max(0.1, timeout - (time.monotonic() - start))
-            returncode = proc.wait(timeout=remaining)
-        except subprocess.TimeoutExpired:
+
+        def expire() -> None:
+            fired.set()
             proc.kill()
-            proc.wait()
-            raise CommandFailed(args, None, "", tail("".join(lines)), timed_out=True) from None
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+
+        # A watchdog, because a silent, hung installer would block the line loop forever.
+        timer = threading.Timer(timeout, expire) if timeout is not None else None
+        with proc:
+            if timer is not None:
+                timer.start()
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    sink.write(line)
+                    lines.append(line)
+                    if len(lines) > 400:
+                        del lines[:200]
+                    if on_line is not None:
+                        on_line(line.rstrip("\n"))
+                returncode = proc.wait()
+            except BaseException:
+                proc.kill()
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
     output = "".join(lines)
+    if fired.is_set():
+        raise CommandFailed(args, None, "", tail(output), timed_out=True)
     result = Result(args, returncode, output, "", time.monotonic() - start)
     if check and returncode != 0:
         raise CommandFailed(args, returncode, "", tail(output))

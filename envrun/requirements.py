@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -26,9 +25,13 @@ from packaging.utils import (
 )
 
 from envrun.errors import SpecError
+from envrun.reqlex import (
+    check_hash,
+    fail,
+    logical_lines,
+    split_options,
+)
 
-# pip: "#" starts a comment at the line start or after whitespace, so URL fragments survive.
-_COMMENT_RE = re.compile(r"(^|\s+)#.*$")
 # pip: the requirement ends at the first whitespace-separated token that starts with "-".
 _OPTIONS_START_RE = re.compile(r"(?:^|\s)-")
 _BARE_URL_RE = re.compile(r"^(?:https?|ftp|file|(?:git|hg|svn|bzr)\+[a-z]+):", re.IGNORECASE)
@@ -49,36 +52,6 @@ _ARCHIVE_EXTS = (
     ".tar.lz",
     ".tar.lzma",
 )
-_HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
-# Every option pip accepts in a requirements file, mapped to whether it takes a value.
-_OPTIONS = {
-    "--index-url": True,
-    "--pypi-url": True,
-    "--extra-index-url": True,
-    "--no-index": False,
-    "--constraint": True,
-    "--requirement": True,
-    "--editable": True,
-    "--find-links": True,
-    "--no-binary": True,
-    "--only-binary": True,
-    "--prefer-binary": False,
-    "--require-hashes": False,
-    "--pre": False,
-    "--trusted-host": True,
-    "--use-feature": True,
-    "--global-option": True,
-    "--hash": True,
-    "--config-settings": True,
-}
-_SHORT = {
-    "-i": "--index-url",
-    "-c": "--constraint",
-    "-r": "--requirement",
-    "-e": "--editable",
-    "-f": "--find-links",
-    "-C": "--config-settings",
-}
 # Known to pip, but they change how packages are chosen or built and envrun does not pass them on.
 _UNSUPPORTED = (
     "--no-binary",
@@ -89,11 +62,6 @@ _UNSUPPORTED = (
     "--config-settings",
 )
 _REQ_LINE_OPTIONS = ("--hash", "--global-option", "--config-settings")
-_FIX_OPTION = "use only the options pip allows in requirements files"
-
-
-def _fail(origin: str, what: str, value: str, fix: str) -> SpecError:
-    return SpecError(f"{origin}: {what}", value=value, fix=fix)
 
 
 def _plain(obj: IndexOptions | ReqLine) -> dict[str, object]:
@@ -181,7 +149,7 @@ def parse_requirement_lines(
     base = (parser.root / base_dir).resolve()
     parser.inside_root(base, origin, str(base_dir))
     for index, entry in enumerate(lines):
-        for _, line in _logical_lines(entry):
+        for _, line in logical_lines(entry):
             parser.line(line, origin=f"{origin}[{index}]", base_dir=base, constraint=False)
     return parser.finish()
 
@@ -189,79 +157,6 @@ def parse_requirement_lines(
 def render_requirements_txt(reqs: Sequence[ReqLine]) -> str:
     """Render requirements as a file for `pip install -r` / `uv pip install -r`."""
     return "".join(" ".join([r.text, *(f"--hash={h}" for h in r.hashes)]) + "\n" for r in reqs)
-
-
-def _logical_lines(content: str) -> list[tuple[int, str]]:
-    """Join backslash continuations, then drop comments and blank lines, as pip does."""
-    joined: list[tuple[int, str]] = []
-    pending: list[str] = []
-    first = 0
-    for number, raw in enumerate(content.splitlines(), start=1):
-        is_comment = _COMMENT_RE.match(raw) is not None
-        if raw.endswith("\\") and not is_comment:
-            first = first if pending else number
-            pending.append(raw.strip("\\"))
-            continue
-        # A leading space keeps a comment line a comment once glued to a continuation.
-        line = " " + raw if is_comment else raw
-        joined.append((first, "".join([*pending, line])) if pending else (number, line))
-        pending = []
-    if pending:
-        joined.append((first, "".join(pending)))
-    stripped = ((n, _COMMENT_RE.sub("", line).strip()) for n, line in joined)
-    return [(n, line) for n, line in stripped if line]
-
-
-def _split_options(text: str, origin: str) -> list[tuple[str, str | None]]:
-    """Tokenize the options part of a line as optparse would; names come back in long form."""
-    try:
-        tokens = shlex.split(text)
-    except ValueError as exc:
-        raise _fail(origin, f"cannot split the options ({exc})", text, "balance quotes") from exc
-    result: list[tuple[str, str | None]] = []
-    i = 0
-    while i < len(tokens):
-        token, value = tokens[i], None
-        i += 1
-        if token.startswith("--"):
-            name, eq, inline = token.partition("=")
-            # optparse accepts any unambiguous prefix of a long option.
-            matches = [name] if name in _OPTIONS else [o for o in _OPTIONS if o.startswith(name)]
-            if len(matches) != 1:
-                what = f"ambiguous option {name} ({' or '.join(matches)}?)" if matches else ""
-                raise _fail(origin, what or f"unknown option {name}", text, _FIX_OPTION)
-            name, value = matches[0], (inline if eq else None)
-        elif token[:2] in _SHORT:
-            name, value = _SHORT[token[:2]], (token[2:] or None)
-        elif token.startswith("-"):
-            raise _fail(origin, f"unknown option {token}", text, _FIX_OPTION)
-        else:
-            raise _fail(
-                origin,
-                f"unexpected argument {token!r} among the options",
-                text,
-                "put one requirement first on its line, options after it",
-            )
-        if _OPTIONS[name] and value is None:
-            if i == len(tokens):
-                raise _fail(origin, f"option {name} needs a value", text, f"write {name} VALUE")
-            value, i = tokens[i], i + 1
-        elif not _OPTIONS[name] and value is not None:
-            raise _fail(origin, f"option {name} takes no value", text, f"write {name} alone")
-        result.append(("--index-url" if name == "--pypi-url" else name, value))
-    return result
-
-
-def _check_hash(value: str, origin: str) -> str:
-    algo, _, digest = value.partition(":")
-    if len(digest) != _HASH_LENGTHS.get(algo, -1) or not re.fullmatch(r"[0-9a-fA-F]+", digest):
-        raise _fail(
-            origin,
-            "malformed --hash",
-            value,
-            "write --hash=sha256:<64 hex digits> (sha384 and sha512 also work)",
-        )
-    return f"{algo}:{digest.lower()}"
 
 
 def _is_pinned(req: Requirement) -> bool:
@@ -307,7 +202,7 @@ class _Parser:
 
     def inside_root(self, resolved: Path, origin: str, shown: str) -> None:
         if not resolved.is_relative_to(self.root):
-            raise _fail(
+            raise fail(
                 origin,
                 f"path leaves the model directory {self.root}",
                 shown,
@@ -319,7 +214,7 @@ class _Parser:
         resolved = path.resolve()
         self.inside_root(resolved, where, str(path))
         if not resolved.is_file():
-            raise _fail(
+            raise fail(
                 where,
                 "requirements file not found",
                 str(path),
@@ -327,7 +222,7 @@ class _Parser:
             )
         if resolved in self.stack:
             chain = " -> ".join(self.rel(p) for p in [*self.stack, resolved])
-            raise _fail(
+            raise fail(
                 where,
                 "requirements files include each other in a cycle",
                 chain,
@@ -338,9 +233,9 @@ class _Parser:
         try:
             content = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise _fail(rel, f"not valid UTF-8 ({exc})", str(resolved), "save it as UTF-8") from exc
+            raise fail(rel, f"not valid UTF-8 ({exc})", str(resolved), "save it as UTF-8") from exc
         self.stack.append(resolved)
-        for number, line in _logical_lines(content):
+        for number, line in logical_lines(content):
             self.line(
                 line, origin=f"{rel}:{number}", base_dir=resolved.parent, constraint=constraint
             )
@@ -348,7 +243,7 @@ class _Parser:
 
     def line(self, text: str, *, origin: str, base_dir: Path, constraint: bool) -> None:
         if "${" in text:
-            raise _fail(
+            raise fail(
                 origin,
                 "environment variable references (${...}) are not supported",
                 text,
@@ -356,17 +251,17 @@ class _Parser:
             )
         match = _OPTIONS_START_RE.search(text)
         args = text[: match.start()].strip() if match else text
-        options = _split_options(text[match.start() :], origin) if match else []
+        options = split_options(text[match.start() :], origin) if match else []
         for name, _ in options:
             if name == "--editable":
-                raise _fail(
+                raise fail(
                     origin,
                     "editable installs (-e) are not supported in a cached env",
                     text,
                     "use a plain path (./dir) or a wheel instead of -e",
                 )
             if name in _UNSUPPORTED:
-                raise _fail(
+                raise fail(
                     origin,
                     f"pip option {name} is not supported by envrun",
                     text,
@@ -382,7 +277,7 @@ class _Parser:
                 f"{origin}: {', '.join(ignored)} after a requirement is ignored "
                 "(pip ignores it too); put it on a line of its own"
             )
-        hashes = _union([_check_hash(v or "", origin) for n, v in options if n == "--hash"])
+        hashes = _union([check_hash(v or "", origin) for n, v in options if n == "--hash"])
         (self.constraints if constraint else self.requirements).append(
             self.requirement(args, hashes, origin)
         )
@@ -392,7 +287,7 @@ class _Parser:
     def option(self, name: str, value: str, *, origin: str, base_dir: Path) -> None:
         if name in ("--requirement", "--constraint"):
             if _SCHEME_RE.match(value):
-                raise _fail(
+                raise fail(
                     origin,
                     "requirements files given as URLs are not supported",
                     value,
@@ -421,7 +316,7 @@ class _Parser:
             if candidate.exists():
                 self.inside_root(candidate, origin, value)
                 return str(candidate)
-        raise _fail(
+        raise fail(
             origin,
             "find-links directory not found",
             value,
@@ -447,7 +342,7 @@ class _Parser:
         try:
             req = Requirement(args)
         except InvalidRequirement as exc:
-            raise _fail(
+            raise fail(
                 origin,
                 f"invalid requirement ({exc})",
                 args,
@@ -483,7 +378,7 @@ class _Parser:
         egg = _EGG_RE.search(url)
         name = egg.group(1) if egg else _name_from_filename(urlsplit(url).path.rsplit("/", 1)[-1])
         if name is None:
-            raise _fail(
+            raise fail(
                 origin,
                 "cannot tell which project this URL provides",
                 url,
@@ -493,7 +388,7 @@ class _Parser:
         try:
             req = Requirement(text)
         except InvalidRequirement as exc:
-            raise _fail(
+            raise fail(
                 origin, f"invalid URL requirement ({exc})", args, "write it as 'name @ URL'"
             ) from exc
         return ReqLine(str(req), canonicalize_name(req.name), hashes, origin, None)
@@ -501,7 +396,7 @@ class _Parser:
     def file_url_path(self, url: str, origin: str) -> str:
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
-            raise _fail(origin, "file URL on another host", url, "use a path in the model dir")
+            raise fail(origin, "file URL on another host", url, "use a path in the model dir")
         return unquote(parts.path)
 
     def marker(self, text: str, origin: str) -> str | None:
@@ -510,7 +405,7 @@ class _Parser:
         try:
             return str(Marker(text.strip()))
         except InvalidMarker as exc:
-            raise _fail(
+            raise fail(
                 origin,
                 f"invalid environment marker ({exc})",
                 text.strip(),
@@ -521,7 +416,7 @@ class _Parser:
         try:
             return sorted(Requirement("placeholder" + text).extras) if text else []
         except InvalidRequirement as exc:
-            raise _fail(origin, "invalid extras", text, "write extras as [name1,name2]") from exc
+            raise fail(origin, "invalid extras", text, "write extras as [name1,name2]") from exc
 
     def local(
         self,
@@ -536,7 +431,7 @@ class _Parser:
         resolved = (self.root / path_text).resolve()  # an absolute path_text replaces the root
         self.inside_root(resolved, origin, path_text)
         if not resolved.exists():
-            raise _fail(
+            raise fail(
                 origin,
                 "local requirement not found",
                 str(resolved),
@@ -545,7 +440,7 @@ class _Parser:
             )
         if resolved.is_dir():
             if not any((resolved / f).is_file() for f in ("pyproject.toml", "setup.py")):
-                raise _fail(
+                raise fail(
                     origin,
                     "local directory is not installable",
                     str(resolved),
@@ -556,7 +451,7 @@ class _Parser:
                 "content-hashed; edits to it do not trigger a rebuild"
             )
         elif not resolved.name.lower().endswith(_ARCHIVE_EXTS):
-            raise _fail(
+            raise fail(
                 origin,
                 "local requirement is not a wheel or source archive",
                 str(resolved),
@@ -568,7 +463,7 @@ class _Parser:
             from_file = _name_from_filename(resolved.name)
             is_wheel = resolved.name.endswith(".whl")
             if is_wheel and name and from_file and canonicalize_name(name) != from_file:
-                raise _fail(
+                raise fail(
                     origin,
                     f"the wheel does not provide project {name!r}",
                     resolved.name,

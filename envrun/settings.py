@@ -57,7 +57,6 @@ class Settings:
     rebuild: bool = False
     strict: bool = False
     timeout: float | None = None
-    build_timeout: float | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     reporter: Reporter = field(default_factory=NullReporter)
 

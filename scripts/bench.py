@@ -1,0 +1,191 @@
+"""Measure envrun side by side with its baselines; print a Markdown table (see scripts/bench)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "fixtures" / "models"
+INPUTS = ROOT / "fixtures" / "inputs"
+BIN = Path(sys.executable).parent
+ENVRUN = str(BIN / "envrun")
+
+# What a user would write to load and predict by hand, in the model's own env.
+BARE = """
+import importlib, json, sys
+model_dir, input_path = sys.argv[1], sys.argv[2]
+sys.path.insert(0, model_dir + "/code")
+loader = sys.argv[3]
+data = sys.argv[4]
+impl = importlib.import_module(loader)._load_pyfunc(model_dir + "/" + data if data else model_dir)
+payload = json.load(open(input_path))
+if "dataframe_split" in payload:
+    import pandas as pd
+    split = payload["dataframe_split"]
+    x = pd.DataFrame(split["data"], columns=split["columns"])
+else:
+    import numpy as np
+    x = np.asarray(payload.get("inputs", payload.get("instances")), dtype="float32" if "torch" in loader else None)
+out = impl.predict(x)
+print(json.dumps({"predictions": out.tolist() if hasattr(out, "tolist") else out}))
+"""
+
+LOADERS = {  # model: (loader module, data path) as in its MLmodel
+    "mlflow_sklearn": ("mlflow.sklearn", ""),
+    "numpy_custom": ("numpy_linear", "data"),
+    "torch_custom": ("torch_mlp", "data"),
+}
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    return time.perf_counter() - start
+
+
+def median_of(argv: list[str], repeat: int, env: dict[str, str] | None = None) -> float:
+    return statistics.median(timed(argv, env) for _ in range(repeat))
+
+
+def interleaved(
+    a: list[str], b: list[str], repeat: int, env: dict[str, str]
+) -> tuple[float, float]:
+    """Median times of a and b, run alternately so machine noise hits both alike."""
+    ta, tb = [], []
+    for _ in range(repeat):
+        ta.append(timed(a, env))
+        tb.append(timed(b, env))
+    return statistics.median(ta), statistics.median(tb)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-mlflow", action="store_true")
+    args = parser.parse_args()
+    cache = Path(tempfile.mkdtemp(prefix="envrun-bench-"))
+    env = dict(os.environ, ENVRUN_CACHE_DIR=str(cache))
+    rows: list[tuple[str, str, str, str]] = []
+    try:
+        rows.append(
+            (
+                "`envrun --version`",
+                f"{median_of([ENVRUN, '--version'], args.repeat, env):.3f} s",
+                "",
+                "target < 0.15 s",
+            )
+        )
+        uv = shutil.which("uv", path=str(BIN)) or "uv"
+        for name, (loader, data) in LOADERS.items():
+            model, data_in = MODELS / name, INPUTS / f"{name}.json"
+            cold = timed([ENVRUN, "predict", "-q", str(model), str(data_in)], env)
+            env_dir = subprocess.run(
+                [ENVRUN, "env", "path", str(model)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            warm_cmd = [ENVRUN, "predict", "-q", str(model), str(data_in)]
+            bare_cmd = [f"{env_dir}/bin/python", "-c", BARE, str(model), str(data_in), loader, data]
+            warm, bare = interleaved(warm_cmd, bare_cmd, args.repeat, env)
+            rows.append(
+                (
+                    f"(a) warm predict, {name}",
+                    f"{warm:.3f} s",
+                    f"bare python {bare:.3f} s",
+                    f"**{warm / bare:.2f}x** (target <= 1.15x)",
+                )
+            )
+            # (b) the same requirements with bare uv: venv + install, bytecode compiled as envrun does.
+            state = json.loads((Path(env_dir) / ".envrun-state.json").read_text())
+            reqs = Path(cache) / f"bare-{name}.txt"
+            reqs.write_text("\n".join(r["text"] for r in state["spec"]["requirements"]) + "\n")
+            flags = []
+            for link in state["index"].get("find_links", []):
+                flags += ["--find-links", link]
+            bare_env = Path(cache) / f"bare-{name}"
+            start = time.perf_counter()
+            subprocess.run(
+                [uv, "venv", "-q", "--python", state["interpreter"]["path"], str(bare_env)],
+                check=True,
+            )
+            subprocess.run(
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "-q",
+                    "--python",
+                    str(bare_env / "bin" / "python"),
+                    "--compile-bytecode",
+                    *flags,
+                    "-r",
+                    str(reqs),
+                ],
+                check=True,
+            )
+            bare_build = time.perf_counter() - start
+            rows.append(
+                (
+                    f"(b) cold build + predict, {name}",
+                    f"{cold:.2f} s",
+                    f"bare uv venv + install {bare_build:.2f} s",
+                    f"{cold / bare_build:.2f}x",
+                )
+            )
+        if not args.no_mlflow and shutil.which("mlflow", path=str(BIN)):
+            model, data_in = MODELS / "mlflow_sklearn", INPUTS / "mlflow_sklearn.json"
+            mlflow_cmd = [
+                str(BIN / "mlflow"),
+                "models",
+                "predict",
+                "-m",
+                str(model),
+                "-i",
+                str(data_in),
+                "-t",
+                "json",
+                "--env-manager",
+                "uv",
+            ]
+            mlflow_t = statistics.median(
+                timed(mlflow_cmd, env) for _ in range(max(1, args.repeat // 2))
+            )
+            warm = median_of([ENVRUN, "predict", "-q", str(model), str(data_in)], args.repeat, env)
+            rows.append(
+                (
+                    "(c) mlflow_sklearn: `mlflow models predict --env-manager uv`",
+                    f"{mlflow_t:.2f} s",
+                    f"envrun warm {warm:.2f} s",
+                    f"**{mlflow_t / warm:.1f}x faster** (target >= 3x)",
+                )
+            )
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    lines = [
+        f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; medians of {args.repeat} runs.",
+        "",
+        "| measurement | envrun | baseline | ratio |",
+        "| --- | --- | --- | --- |",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
+    ]
+    text = "\n".join(lines)
+    print(text)
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
