@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from envrun.backends import get_backend
+from envrun.backends import Backend, get_backend
 from envrun.bridge import WorkerResult, build_request, run_in_env, run_in_process
 from envrun.interpreters import Interpreter, find_interpreter
 from envrun.model import ModelInfo, read_model
@@ -121,6 +121,13 @@ def _read_pip_config(settings: Settings) -> PipConfig:
     return read_pip_config(settings.environ, home=Path.home())
 
 
+def _backend(settings: Settings) -> Backend:
+    # tools.json remembers the installer's version between runs (keyed by its binary's stat).
+    return get_backend(
+        settings.installer.value, dict(settings.environ), settings.cache_dir / "tools.json"
+    )
+
+
 def _hash_files(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     hashed = []
     for path in paths:
@@ -146,9 +153,7 @@ def _resolve_model(model: ModelInfo, settings: Settings, start: float) -> Resolu
         cache_file=settings.cache_dir / "interpreters.json",
         environ=settings.environ,
     )
-    backend = get_backend(
-        settings.installer.value, dict(settings.environ), settings.cache_dir / "tools.json"
-    )
+    backend = _backend(settings)
     config = _read_pip_config(settings)
     index = config.index.merged(spec.index)
     config_constraints = _hash_files(config.constraint_files)
@@ -181,7 +186,7 @@ def _resolve_model(model: ModelInfo, settings: Settings, start: float) -> Resolu
 
 def ensure_environment(resolution: Resolution, settings: Settings) -> EnvHandle:
     """The env for a resolution: reused when complete, else built (under a lock)."""
-    backend = get_backend(resolution.installer.value, dict(settings.environ))
+    backend = _backend(settings)
     # pip reads pip.conf and PIP_* itself; uv gets the merged options (and pip.conf's
     # constraint files) as flags, so both installers see the same configuration.
     uv = backend.name == "uv"
@@ -208,15 +213,20 @@ def predict(
     want_packages: bool = False,
 ) -> PredictRun:
     """Predict with the model inside its own cached env."""
-    from envrun.inputs import check_against_signature, read_input
-
     start = time.monotonic()
     model = read_model(model_dir)
     with tempfile.TemporaryDirectory(prefix="envrun-") as tmp:
         ctl_dir = Path(tmp)
         # The input is read and checked before any env is built: bad input fails in milliseconds.
-        spec_in = read_input(input_source, dest_dir=ctl_dir, stdin=stdin, fmt=fmt)
-        input_warnings = check_against_signature(spec_in, model.signature_inputs)
+        request, input_warnings = _prepare(
+            model,
+            input_source,
+            ctl_dir,
+            fmt=fmt,
+            stdin=stdin,
+            params=params,
+            want_packages=want_packages,
+        )
         resolution = _resolve_model(model, settings, start)
         # Said before the (possibly long) build, not after it.
         for warning in (*resolution.warnings, *input_warnings):
@@ -224,13 +234,6 @@ def predict(
         env_start = time.monotonic()
         env = ensure_environment(resolution, settings)
         env_seconds = time.monotonic() - env_start
-        request = build_request(
-            model,
-            input_path=spec_in.path,
-            input_format=spec_in.format,
-            params=params if params is not None else spec_in.params,
-            want_packages=want_packages,
-        )
         result = run_in_env(env.python, ctl_dir, request, timeout=settings.timeout)
         prediction = _prediction("env", result)
     return PredictRun(
@@ -257,21 +260,44 @@ def predict_in_process(
     want_packages: bool = False,
 ) -> Prediction:
     """Predict with the model loaded into this process, through the same worker code."""
-    from envrun.inputs import check_against_signature, read_input
-
     model = read_model(model_dir)
     with tempfile.TemporaryDirectory(prefix="envrun-") as tmp:
         ctl_dir = Path(tmp)
-        spec_in = read_input(input_source, dest_dir=ctl_dir, stdin=stdin, fmt=fmt)
-        check_against_signature(spec_in, model.signature_inputs)
-        request = build_request(
+        request, _ = _prepare(
             model,
-            input_path=spec_in.path,
-            input_format=spec_in.format,
-            params=params if params is not None else spec_in.params,
+            input_source,
+            ctl_dir,
+            fmt=fmt,
+            stdin=stdin,
+            params=params,
             want_packages=want_packages,
         )
         return _prediction("in-process", run_in_process(ctl_dir, request))
+
+
+def _prepare(
+    model: ModelInfo,
+    input_source: str,
+    ctl_dir: Path,
+    *,
+    fmt: str | None,
+    stdin: BinaryIO | None,
+    params: dict[str, Any] | None,
+    want_packages: bool,
+) -> tuple[dict[str, Any], list[str]]:
+    """Copy and check the input into the control dir; return the worker request and warnings."""
+    from envrun.inputs import check_against_signature, read_input
+
+    spec_in = read_input(input_source, dest_dir=ctl_dir, stdin=stdin, fmt=fmt)
+    warnings = check_against_signature(spec_in, model.signature_inputs)
+    request = build_request(
+        model,
+        input_path=spec_in.path,
+        input_format=spec_in.format,
+        params=params if params is not None else spec_in.params,
+        want_packages=want_packages,
+    )
+    return request, warnings
 
 
 def _prediction(side: str, result: WorkerResult) -> Prediction:

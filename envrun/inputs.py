@@ -184,7 +184,8 @@ def _load_json(target: Path, origin: str) -> object:
 
 
 def _is_split(value: object) -> bool:
-    return isinstance(value, dict) and "data" in value and set(value) <= _SPLIT_KEYS
+    # pandas' split orient always names the columns; {"data": ...} alone is no DataFrame.
+    return isinstance(value, dict) and {"columns", "data"} <= set(value) <= _SPLIT_KEYS
 
 
 def _unwrap_input_example(doc: dict[str, object]) -> tuple[dict[str, object], str | None]:

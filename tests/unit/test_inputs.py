@@ -334,3 +334,9 @@ def test_named_tensor_signature_against_npz_names() -> None:
     with pytest.raises(InputError) as caught:
         check_against_signature(spec, signature)
     assert caught.value.fix is not None and "x (tensor float32 [-1, 2])" in caught.value.fix
+
+
+def test_bare_data_without_columns_is_not_taken_for_a_dataframe(tmp_path: Path) -> None:
+    err = error_of(tmp_path, "x.json", {"data": [[1, 2]]})
+    assert "exactly one of the keys" in str(err)
+    assert "keys found: data" in str(err)
