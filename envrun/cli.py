@@ -12,8 +12,10 @@ from typing import IO, Any
 
 from envrun import __version__
 from envrun.errors import (
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_USAGE,
     BridgeError,
     EnvBuildError,
     EnvrunError,
@@ -190,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit per error kind
     """Entry point of the envrun command."""
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -208,6 +210,31 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:
+        where = exc.filename or ""
+        sys.stderr.write(
+            f"envrun: error: {exc.strerror or exc}\n  offending value: {where}\n"
+            "  fix: check that the path exists, is writable and the disk has free space\n"
+        )
+        return EXIT_USAGE
+    except Exception as exc:  # the last line of defence: no raw traceback for users
+        report = _save_crash_report()
+        sys.stderr.write(
+            f"envrun: internal error: {type(exc).__name__}: {exc}\n"
+            f"  this is a bug in envrun; the details are in {report}\n"
+        )
+        return EXIT_INTERNAL
+
+
+def _save_crash_report() -> str:
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="envrun-crash-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"envrun {__version__} on Python {sys.version}\nargv: {sys.argv}\n\n")
+        fh.write(traceback.format_exc())
+    return path
 
 
 def _settings(args: argparse.Namespace, reporter: TerminalReporter) -> Any:

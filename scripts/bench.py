@@ -73,7 +73,12 @@ def main() -> int:
     parser.add_argument("--no-mlflow", action="store_true")
     args = parser.parse_args()
     cache = Path(tempfile.mkdtemp(prefix="envrun-bench-"))
-    env = dict(os.environ, ENVRUN_CACHE_DIR=str(cache))
+    # The bench venv's bin first on PATH: MLflow looks for `uv` there.
+    env = dict(
+        os.environ,
+        ENVRUN_CACHE_DIR=str(cache),
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     rows: list[tuple[str, str, str, str]] = []
     try:
         rows.append(
