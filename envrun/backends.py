@@ -144,9 +144,8 @@ class UvBackend:
         python = str(env_python(env_dir))
         common = [self.binary(), "pip", "install", "--python", python, "--compile-bytecode"]
         common += _uv_index_flags(plan.index)
-        for path in (constraints, *plan.extra_constraints):
-            if path is not None:
-                common += ["--constraint", str(path)]
+        if constraints is not None:
+            common += ["--constraint", str(constraints)]
         for path, hashed in (
             (build, _hash_mode(plan.build_dependencies)),
             (reqs, _hash_mode(plan.requirements)),
@@ -155,7 +154,13 @@ class UvBackend:
                 continue
             argv = [*common, "-r", str(path)]
             if hashed:
+                # pip's hash-checking mode: every package, dependencies included, must match a
+                # hash. uv also demands == pins of constraints there, which pip.conf's caps
+                # (e.g. torch<=2.14.1) are not; with every version pinned they are moot anyway.
                 argv.append("--require-hashes")
+            else:
+                for extra in plan.extra_constraints:
+                    argv += ["--constraint", extra]
             proc.run(argv, env=self._env(), cwd=plan.workdir, log=log, on_line=on_line)
 
     def list_installed(self, env_dir: Path) -> dict[str, str]:

@@ -405,5 +405,3 @@ def _print_error(exc: EnvrunError, *, verbose: bool) -> None:
     err.write(f"envrun: error: {lines[0]}\n")
     for line in lines[1:]:
         err.write(f"  {line.strip()}\n")
-    if isinstance(exc, EnvBuildError) and exc.log_path:
-        err.write(f"  full log: {exc.log_path}\n")

@@ -222,9 +222,9 @@ _RESOLUTION_HINTS = (
     "not found in the package registry",
     "conflicting dependencies",
     "hashes are required",
-    "do not match the hashes",
-    "hash mismatch",
+    "must have their versions pinned",
 )
+_HASH_HINTS = ("do not match the hashes", "hash mismatch")
 
 
 def _build_error(exc: CommandFailed, installer: str, log: Path) -> EnvBuildError:
@@ -240,10 +240,18 @@ def _build_error(exc: CommandFailed, installer: str, log: Path) -> EnvBuildError
             log_path=str(log),
             tail=last,
         )
+    if any(hint in lowered for hint in _HASH_HINTS):
+        return ResolutionError(
+            f"{installer} refused a package whose hash does not match the model's --hash; nothing was kept",
+            value=_offending_line(output, _HASH_HINTS),
+            fix=f"update the --hash in the model's requirements if the package changed on purpose; full log: {log}",
+            log_path=str(log),
+            tail=last,
+        )
     if any(hint in lowered for hint in _RESOLUTION_HINTS):
         return ResolutionError(
             f"{installer} could not resolve the model's requirements; nothing was kept",
-            value=_offending_line(output),
+            value=_offending_line(output, _RESOLUTION_HINTS),
             fix=f"correct the pin in the model's requirements (or the index options); full log: {log}",
             log_path=str(log),
             tail=last,
@@ -257,10 +265,10 @@ def _build_error(exc: CommandFailed, installer: str, log: Path) -> EnvBuildError
     )
 
 
-def _offending_line(output: str) -> str:
+def _offending_line(output: str, hints: tuple[str, ...]) -> str:
     for line in output.splitlines():
         low = line.lower()
-        if any(h in low for h in _RESOLUTION_HINTS):
+        if any(h in low for h in hints):
             return line.strip()
     lines = [line for line in output.splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""

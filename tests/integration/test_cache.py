@@ -181,3 +181,25 @@ def test_paths_with_spaces_and_shell_metacharacters(tmp_path: Path) -> None:
     assert json.loads(result.stdout) == {"predictions": EXPECTED}
     assert not (tmp_path / "pwned").exists()
     assert not (ROOT / "pwned").exists()
+
+
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_hash_checked_requirements(tmp_path: Path, cache: Path, installer: str) -> None:
+    import hashlib
+
+    model = copy_model("localwheel", tmp_path / "model")
+    wheel = "wheels/envrun_fixture_pkg-1.0.0-py3-none-any.whl"
+    digest = hashlib.sha256((model / wheel).read_bytes()).hexdigest()
+    reqs = model / "requirements.txt"
+    reqs.write_text(f"-r base.txt\n-c constraints.txt\n./{wheel} \\\n    --hash=sha256:{digest}\n")
+    good = run_envrun("predict", model, INPUT, "--installer", installer, cache_dir=cache)
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout) == {"predictions": EXPECTED}
+
+    wrong = "0" * 64
+    reqs.write_text(f"-r base.txt\n-c constraints.txt\n./{wheel} --hash=sha256:{wrong}\n")
+    bad = run_envrun("predict", model, INPUT, "--installer", installer, cache_dir=cache)
+    assert bad.returncode == 2, bad.stderr
+    assert "hash does not match" in bad.stderr
+    assert digest in bad.stderr  # the installer's own lines name the hash it computed
+    assert len(_envs(cache)) == 1  # only the good env; the failed one left nothing
