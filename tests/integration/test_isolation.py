@@ -11,32 +11,18 @@ from pathlib import Path
 import numpy
 import pytest
 
-from tests.helpers import FIXTURES, INPUTS, MODELS, write
+from tests.helpers import FIXTURES, INPUTS, MODELS
 from tests.integration.conftest import run_envrun
 
 pytestmark = pytest.mark.integration
 
 
 def test_model_cannot_see_host_packages(tmp_path: Path, shared_cache: Path) -> None:
-    # The host gets envrun_probe_pkg 1.0.0 and a fake `yaml` through PYTHONPATH and the user site;
-    # the env declares envrun_probe_pkg 2.0.0 and numpy 2.2.6, and has no yaml.
+    # envrun_probe_pkg 1.0.0 is offered through PYTHONPATH and through the user site; the host's
+    # own site-packages has yaml and another numpy. The env declares envrun_probe_pkg 2.0.0 and
+    # numpy 2.2.6 and has no yaml: the model must see exactly that.
+    wheel = FIXTURES / "wheels" / "envrun_probe_pkg-1.0.0-py3-none-any.whl"
     leak = tmp_path / "leak"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--target",
-            str(leak),
-            str(FIXTURES / "wheels" / "envrun_probe_pkg-1.0.0-py3-none-any.whl"),
-        ],
-        check=True,
-    )
-    write(leak / "yaml.py", "LEAKED = True\n")
     user_base = tmp_path / "userbase"
     user_site = (
         user_base
@@ -44,18 +30,29 @@ def test_model_cannot_see_host_packages(tmp_path: Path, shared_cache: Path) -> N
         / f"python{sys.version_info.major}.{sys.version_info.minor}"
         / "site-packages"
     )
-    write(user_site / "yaml.py", "LEAKED = True\n")
+    for target in (leak, user_site):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-index",
+                "--target",
+                str(target),
+                str(wheel),
+            ],
+            check=True,
+        )
 
     result = run_envrun(
         "predict",
         MODELS / "probe",
         INPUTS / "probe.json",
         cache_dir=shared_cache,
-        extra_env={
-            "PYTHONPATH": str(leak),
-            "PYTHONUSERBASE": str(user_base),
-            "PYTHONNOUSERSITE": "",
-        },
+        extra_env={"PYTHONPATH": str(leak), "PYTHONUSERBASE": str(user_base)},
     )
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)["predictions"]
