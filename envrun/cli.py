@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from envrun import __version__
 from envrun.errors import (
@@ -21,6 +21,9 @@ from envrun.errors import (
     EnvrunError,
     PredictError,
 )
+
+if TYPE_CHECKING:
+    from envrun.settings import Settings
 
 EPILOG = """\
 exit codes:
@@ -237,7 +240,7 @@ def _save_crash_report() -> str:
     return path
 
 
-def _settings(args: argparse.Namespace, reporter: TerminalReporter) -> Any:
+def _settings(args: argparse.Namespace, reporter: TerminalReporter) -> Settings:
     from envrun.settings import make_settings
 
     return make_settings(
