@@ -81,7 +81,6 @@ class Prediction:
     predictions_text: str
     output: dict[str, Any]
     arrays: dict[str, bytes]
-    summary: str
     python: dict[str, Any]
     packages: dict[str, str] | None
     timings: dict[str, float]
@@ -95,6 +94,13 @@ class Prediction:
         from envrun.values import decode
 
         return decode(self.output, self.arrays)
+
+    @cached_property
+    def summary(self) -> str:
+        """One line describing the output ("ndarray float64 (4, 2)")."""
+        from envrun.values import summarize
+
+        return summarize(self.output)
 
     @cached_property
     def jsonable(self) -> Any:
@@ -301,7 +307,7 @@ def _prepare(
 
 
 def _prediction(side: str, result: WorkerResult) -> Prediction:
-    from envrun.values import read_side_files, summarize, to_jsonable
+    from envrun.values import read_side_files, to_jsonable
 
     response = result.response
     tree = response.get("output") or {"kind": "none"}
@@ -316,7 +322,6 @@ def _prediction(side: str, result: WorkerResult) -> Prediction:
         predictions_text=text,
         output=tree,
         arrays=arrays,
-        summary=summarize(tree),
         python=dict(response.get("python") or {}),
         packages=response.get("packages"),
         timings={k: float(v) for k, v in (response.get("timings") or {}).items()},
