@@ -240,6 +240,8 @@ def predict(
         env_start = time.monotonic()
         env = ensure_environment(resolution, settings)
         env_seconds = time.monotonic() - env_start
+        if env.built:
+            settings.reporter.step(f"env ready in {env.seconds:.1f}s: {env.path}")
         result = run_in_env(env.python, ctl_dir, request, timeout=settings.timeout)
         prediction = _prediction("env", result)
     return PredictRun(

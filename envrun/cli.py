@@ -285,8 +285,6 @@ def _dispatch(args: argparse.Namespace, reporter: TerminalReporter) -> int:
     )
     for warning in run.prediction.warnings:
         reporter.warn(warning)
-    if run.env.built:
-        reporter.step(f"env ready in {run.env.seconds:.1f}s: {run.env.path}")
     if args.verbose:
         _verbose_run(run, reporter)
     text = (
