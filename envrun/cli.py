@@ -32,6 +32,7 @@ exit codes:
   2    usage, input, spec or resolution error
   3    environment build failed
   4    model load or predict failed
+  70   internal error (a bug in envrun; a crash report file is named)
   130  interrupted
 
 environment variables:
