@@ -377,6 +377,13 @@ def _render_resolution(resolution: Any) -> str:
         lines.append("index options: " + json.dumps(shown))
     if resolution.index_sources:
         lines.append("pip config from: " + ", ".join(resolution.index_sources))
+    inputs = resolution.model.signature_inputs
+    if inputs:
+        cols = [
+            f"{c.get('name', '?')}: {c.get('type')}" for c in inputs if c.get("type") != "tensor"
+        ]
+        tensors = [c.get("tensor-spec") for c in inputs if c.get("type") == "tensor"]
+        lines.append("signature inputs: " + ", ".join(cols + [json.dumps(t) for t in tensors]))
     if spec.ignored:
         lines.append("ignored (conda-only): " + ", ".join(spec.ignored))
     for warning in resolution.warnings:

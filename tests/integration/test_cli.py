@@ -178,3 +178,10 @@ def test_user_pip_configuration_reaches_both_installers(
     )
     assert result.returncode == 0, result.stderr
     assert result.json()["predictions"] == [3.0, 4.0, -6.5, 0.0, 20.0]
+
+
+def test_resolve_text_shows_the_signature(tmp_path: Path) -> None:
+    result = run_envrun("resolve", MODELS / "mlflow_pyfunc", cache_dir=tmp_path / "c")
+    assert result.returncode == 0, result.stderr
+    assert "signature inputs: customer_id: string, tenure: long" in result.stdout
+    assert "mlflow==3.17.2    [requirements.txt:1]" in result.stdout
