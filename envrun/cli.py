@@ -91,7 +91,7 @@ class TerminalReporter:
 
 def _columns() -> int:
     try:
-        return os.get_terminal_size(2).columns
+        return os.get_terminal_size(2).columns or 100  # 0 when the terminal reports no size
     except OSError:
         return 100
 
