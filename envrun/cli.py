@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from envrun.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     BridgeError,
     EnvBuildError,
@@ -33,7 +35,8 @@ exit codes:
   3    environment build failed
   4    model load or predict failed
   70   internal error (a bug in envrun; a crash report file is named)
-  130  interrupted
+  130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM); a build in progress is stopped and removed
 
 environment variables:
   ENVRUN_CACHE_DIR   cache root (default: the platform's user cache dir)
@@ -204,8 +207,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit per 
         parser.print_help(sys.stderr)
         return 2
     reporter = TerminalReporter(sys.stderr, quiet=args.quiet, verbose=args.verbose)
+    # SIGTERM unwinds like Ctrl-C, so a build in progress stops its installer and removes the
+    # half-built env instead of leaving an installer running on its own.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return _dispatch(args, reporter)
+    except _Terminated:
+        sys.stderr.write("\nenvrun: terminated\n")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         sys.stderr.write("\nenvrun: interrupted\n")
         return EXIT_INTERRUPTED
@@ -228,6 +237,16 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit per 
             f"  this is a bug in envrun; the details are in {report}\n"
         )
         return EXIT_INTERNAL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so every cleanup handler runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def _save_crash_report() -> str:

@@ -78,7 +78,7 @@ def test_nonexistent_pin_is_a_clear_error_and_leaves_no_env(
 
 
 def _slow_sdist(directory: Path) -> Path:
-    """A source distribution whose build blocks while ENVRUN_TEST_SLOW_BUILD is set."""
+    """A source distribution whose build blocks while the file named by ENVRUN_TEST_SLOW_BUILD exists."""
     src = directory / "slowpkg-1.0"
     write(src / "slowpkg.py", "VALUE = 1\n")
     write(
@@ -88,7 +88,9 @@ def _slow_sdist(directory: Path) -> Path:
         flag = os.environ.get("ENVRUN_TEST_SLOW_BUILD")
         if flag:
             pathlib.Path(flag).write_text("building")
-            time.sleep(300)
+            deadline = time.monotonic() + 300
+            while pathlib.Path(flag).exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
         from setuptools import setup
         setup(name="slowpkg", version="1.0", py_modules=["slowpkg"])
         """,
@@ -100,30 +102,47 @@ def _slow_sdist(directory: Path) -> Path:
     return archive
 
 
-def test_build_killed_with_sigkill_is_rebuilt(tmp_path: Path, cache: Path) -> None:
-    model = copy_model("localwheel", tmp_path / "model")
+def _start_slow_build(model: Path, flag: Path, cache: Path) -> subprocess.Popen[bytes]:
+    """Start a predict whose build blocks in the slow sdist until `flag` is removed."""
     archive = _slow_sdist(model / "wheels")
     with (model / "requirements.txt").open("a") as fh:
         fh.write(f"\n./wheels/{archive.name}\n")
-    flag = tmp_path / "building.flag"
     env = dict(os.environ, ENVRUN_CACHE_DIR=str(cache), ENVRUN_TEST_SLOW_BUILD=str(flag))
-    victim = subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "envrun", "predict", str(model), str(INPUT)],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    try:
-        deadline = time.monotonic() + 300
-        while not flag.exists():
-            assert victim.poll() is None, "the build ended before it could be killed"
-            assert time.monotonic() < deadline, "the slow build never started"
-            time.sleep(0.1)
-    finally:
-        os.killpg(victim.pid, signal.SIGKILL)
-        victim.wait()
+    deadline = time.monotonic() + 300
+    while not flag.exists():
+        assert proc.poll() is None, "the build ended before it could be stopped"
+        assert time.monotonic() < deadline, "the slow build never started"
+        time.sleep(0.1)
+    return proc
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args:
+            found.append(args)
+    return found
+
+
+def test_build_killed_with_sigkill_is_rebuilt(tmp_path: Path, cache: Path) -> None:
+    model = copy_model("localwheel", tmp_path / "model")
+    flag = tmp_path / "building.flag"
+    victim = _start_slow_build(model, flag, cache)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.communicate(timeout=60)
+    flag.unlink()
     (half_built,) = _envs(cache)
     assert not (half_built / ".envrun-state.json").exists()
 
@@ -132,6 +151,24 @@ def test_build_killed_with_sigkill_is_rebuilt(tmp_path: Path, cache: Path) -> No
     assert "rebuilding env: a previous build did not finish" in again.stderr
     assert again.json()["predictions"] == EXPECTED
     assert (half_built / ".envrun-state.json").exists()
+
+
+def test_sigterm_stops_the_installer_and_removes_the_half_built_env(
+    tmp_path: Path, cache: Path
+) -> None:
+    model = copy_model("localwheel", tmp_path / "model")
+    flag = tmp_path / "building.flag"
+    victim = _start_slow_build(model, flag, cache)
+    try:
+        victim.send_signal(signal.SIGTERM)  # to envrun alone, not its process group
+        _, err = victim.communicate(timeout=60)
+    finally:
+        flag.unlink()
+    assert victim.returncode == 143, err.decode()
+    assert "envrun: terminated" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert _envs(cache) == []
+    assert _processes_mentioning(str(cache / "envs")) == []  # the installer did not outlive envrun
 
 
 def test_four_concurrent_predicts_on_a_cold_cache_build_once(tmp_path: Path, cache: Path) -> None:
