@@ -6,6 +6,8 @@ import hashlib
 import json
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -220,19 +222,11 @@ def predict(
 ) -> PredictRun:
     """Predict with the model inside its own cached env."""
     start = time.monotonic()
-    model = read_model(model_dir)
-    with tempfile.TemporaryDirectory(prefix="envrun-") as tmp:
-        ctl_dir = Path(tmp)
-        # The input is read and checked before any env is built: bad input fails in milliseconds.
-        request, input_warnings = _prepare(
-            model,
-            input_source,
-            ctl_dir,
-            fmt=fmt,
-            stdin=stdin,
-            params=params,
-            want_packages=want_packages,
-        )
+    # The input is read and checked before any env is built: bad input fails in milliseconds.
+    with _call(
+        model_dir, input_source, fmt=fmt, stdin=stdin, params=params, want_packages=want_packages
+    ) as call:
+        model, ctl_dir, request, input_warnings = call
         resolution = _resolve_model(model, settings, start)
         # Said before the (possibly long) build, not after it.
         for warning in (*resolution.warnings, *input_warnings):
@@ -268,44 +262,39 @@ def predict_in_process(
     want_packages: bool = False,
 ) -> Prediction:
     """Predict with the model loaded into this process, through the same worker code."""
-    model = read_model(model_dir)
-    with tempfile.TemporaryDirectory(prefix="envrun-") as tmp:
-        ctl_dir = Path(tmp)
-        request, _ = _prepare(
-            model,
-            input_source,
-            ctl_dir,
-            fmt=fmt,
-            stdin=stdin,
-            params=params,
-            want_packages=want_packages,
-        )
+    with _call(
+        model_dir, input_source, fmt=fmt, stdin=stdin, params=params, want_packages=want_packages
+    ) as call:
+        _, ctl_dir, request, _ = call
         return _prediction("in-process", run_in_process(ctl_dir, request))
 
 
-def _prepare(
-    model: ModelInfo,
+@contextmanager
+def _call(
+    model_dir: str | Path,
     input_source: str,
-    ctl_dir: Path,
     *,
     fmt: str | None,
     stdin: BinaryIO | None,
     params: dict[str, Any] | None,
     want_packages: bool,
-) -> tuple[dict[str, Any], list[str]]:
-    """Copy and check the input into the control dir; return the worker request and warnings."""
+) -> Iterator[tuple[ModelInfo, Path, dict[str, Any], list[str]]]:
+    """One call's control dir, holding the checked input; yields the worker request and warnings."""
     from envrun.inputs import check_against_signature, read_input
 
-    spec_in = read_input(input_source, dest_dir=ctl_dir, stdin=stdin, fmt=fmt)
-    warnings = check_against_signature(spec_in, model.signature_inputs)
-    request = build_request(
-        model,
-        input_path=spec_in.path,
-        input_format=spec_in.format,
-        params=params if params is not None else spec_in.params,
-        want_packages=want_packages,
-    )
-    return request, warnings
+    model = read_model(model_dir)
+    with tempfile.TemporaryDirectory(prefix="envrun-") as tmp:
+        ctl_dir = Path(tmp)
+        spec_in = read_input(input_source, dest_dir=ctl_dir, stdin=stdin, fmt=fmt)
+        warnings = check_against_signature(spec_in, model.signature_inputs)
+        request = build_request(
+            model,
+            input_path=spec_in.path,
+            input_format=spec_in.format,
+            params=params if params is not None else spec_in.params,
+            want_packages=want_packages,
+        )
+        yield model, ctl_dir, request, warnings
 
 
 def _prediction(side: str, result: WorkerResult) -> Prediction:
