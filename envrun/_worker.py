@@ -98,7 +98,7 @@ def _need(name: str, why: str) -> Any:
     if module is None:
         raise Failure(
             "input",
-            f"{why} needs {name}, which is not installed in the model environment; send JSON "
+            f"{why} needs {name}, which is not installed in the environment at {sys.prefix}; send JSON "
             f"with 'inputs' or 'instances' instead, or add {name} to the model's requirements",
             "ModuleNotFoundError",
         )
@@ -586,12 +586,12 @@ def _missing_module_message(loader: str, exc: ModuleNotFoundError) -> str:
     if missing and (loader == missing or loader.startswith(missing + ".")):
         return (
             f"cannot import the model's loader module {loader!r}: {missing!r} is not installed "
-            "in the model environment"
+            f"in the environment at {sys.prefix}"
         )
     if missing:
         return (
             f"the model's loader module {loader!r} imports {missing!r}, which is not installed "
-            "in the model environment"
+            f"in the environment at {sys.prefix}"
         )
     return f"cannot import the model's loader module {loader!r}: {exc}"
 
