@@ -140,27 +140,17 @@ class UvBackend:
     def install(
         self, env_dir: Path, plan: InstallPlan, *, log: Path, on_line: Callable[[str], None]
     ) -> None:
-        build, reqs, constraints = _write_inputs(plan)
         python = str(env_python(env_dir))
         common = [self.binary(), "pip", "install", "--python", python, "--compile-bytecode"]
-        common += _uv_index_flags(plan.index)
-        if constraints is not None:
-            common += ["--constraint", str(constraints)]
-        for path, hashed in (
-            (build, _hash_mode(plan.build_dependencies)),
-            (reqs, _hash_mode(plan.requirements)),
-        ):
-            if path is None:
-                continue
-            argv = [*common, "-r", str(path)]
-            if hashed:
-                # pip's hash-checking mode: every package, dependencies included, must match a
-                # hash. uv also demands == pins of constraints there, which pip.conf's caps
-                # (e.g. torch<=2.14.1) are not; with every version pinned they are moot anyway.
-                argv.append("--require-hashes")
-            else:
-                for extra in plan.extra_constraints:
-                    argv += ["--constraint", extra]
+        # pip takes the best version across every configured index; uv's default is to stop at
+        # the first index that has the package. Keep pip's meaning.
+        common += ["--index-strategy", "unsafe-best-match"]
+        common += _index_flags(
+            plan.index, trusted="--allow-insecure-host", pre=["--prerelease", "allow"]
+        )
+        # In hash-checking mode uv also demands == pins of constraints, which pip.conf's caps
+        # (e.g. torch<=2.14.1) are not; with every version pinned they are moot there anyway.
+        for argv in _install_argvs(plan, common, unhashed_constraints=plan.extra_constraints):
             proc.run(argv, env=self._env(), cwd=plan.workdir, log=log, on_line=on_line)
 
     def list_installed(self, env_dir: Path) -> dict[str, str]:
@@ -178,25 +168,6 @@ class UvBackend:
             timeout=120,
         ).stdout
         return _parse_list(out)
-
-
-def _uv_index_flags(index: IndexOptions) -> list[str]:
-    # pip takes the best version across every configured index; uv's default is to stop at the
-    # first index that has the package. Keep pip's meaning.
-    flags = ["--index-strategy", "unsafe-best-match"]
-    if index.no_index:
-        flags.append("--no-index")
-    if index.index_url:
-        flags += ["--index-url", index.index_url]
-    for url in index.extra_index_urls:
-        flags += ["--extra-index-url", url]
-    for link in index.find_links:
-        flags += ["--find-links", link]
-    for host in index.trusted_hosts:
-        flags += ["--allow-insecure-host", host]
-    if index.pre:
-        flags += ["--prerelease", "allow"]
-    return flags
 
 
 class PipBackend:
@@ -236,7 +207,6 @@ class PipBackend:
     def install(
         self, env_dir: Path, plan: InstallPlan, *, log: Path, on_line: Callable[[str], None]
     ) -> None:
-        build, reqs, constraints = _write_inputs(plan)
         common = [
             str(env_python(env_dir)),
             "-m",
@@ -249,18 +219,8 @@ class PipBackend:
             "--compile",
         ]
         # pip reads the user's pip.conf and PIP_* itself; pass only what the model adds.
-        common += _pip_index_flags(plan.index)
-        if constraints is not None:
-            common += ["--constraint", str(constraints)]
-        for path, hashed in (
-            (build, _hash_mode(plan.build_dependencies)),
-            (reqs, _hash_mode(plan.requirements)),
-        ):
-            if path is None:
-                continue
-            argv = [*common, "-r", str(path)]
-            if hashed:
-                argv.append("--require-hashes")
+        common += _index_flags(plan.index, trusted="--trusted-host", pre=["--pre"])
+        for argv in _install_argvs(plan, common):
             proc.run(argv, cwd=plan.workdir, log=log, on_line=on_line)
 
     def list_installed(self, env_dir: Path) -> dict[str, str]:
@@ -273,7 +233,8 @@ class PipBackend:
         return _parse_list(proc.run([str(python), "-I", "-c", probe], timeout=120).stdout)
 
 
-def _pip_index_flags(index: IndexOptions) -> list[str]:
+def _index_flags(index: IndexOptions, *, trusted: str, pre: list[str]) -> list[str]:
+    """Index options as installer flags; the two installers differ only in two spellings."""
     flags: list[str] = []
     if index.no_index:
         flags.append("--no-index")
@@ -284,10 +245,34 @@ def _pip_index_flags(index: IndexOptions) -> list[str]:
     for link in index.find_links:
         flags += ["--find-links", link]
     for host in index.trusted_hosts:
-        flags += ["--trusted-host", host]
+        flags += [trusted, host]
     if index.pre:
-        flags.append("--pre")
+        flags += pre
     return flags
+
+
+def _install_argvs(
+    plan: InstallPlan, common: list[str], *, unhashed_constraints: tuple[str, ...] = ()
+) -> list[list[str]]:
+    """One install command for the build dependencies, then one for the requirements.
+
+    A file with any --hash runs in pip's hash-checking mode (--require-hashes): every package,
+    dependencies included, must match a hash. `unhashed_constraints` go only to the others.
+    """
+    build, reqs, constraints = _write_inputs(plan)
+    base = [*common, "--constraint", str(constraints)] if constraints is not None else common
+    argvs: list[list[str]] = []
+    for path, lines in ((build, plan.build_dependencies), (reqs, plan.requirements)):
+        if path is None:
+            continue
+        argv = [*base, "-r", str(path)]
+        if _hash_mode(lines):
+            argv.append("--require-hashes")
+        else:
+            for extra in unhashed_constraints:
+                argv += ["--constraint", extra]
+        argvs.append(argv)
+    return argvs
 
 
 def _parse_list(text: str) -> dict[str, str]:
