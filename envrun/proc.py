@@ -79,7 +79,6 @@ def run(
     check: bool = True,
     log: Path | None = None,
     on_line: Callable[[str], None] | None = None,
-    stdin_data: bytes | None = None,
 ) -> Result:
     """Run argv and wait; raise CommandFailed on a non-zero exit (when check) or a timeout.
 
@@ -98,7 +97,6 @@ def run(
             cwd=cwd,
             timeout=timeout,
             capture_output=True,
-            input=stdin_data,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
