@@ -99,6 +99,39 @@ def check_no_escaping_links(root: Path) -> None:
                 )
 
 
+@dataclass(frozen=True)
+class ModelDigest:
+    """A content digest of a model directory: what exactly was checked."""
+
+    sha256: str
+    files: int
+    bytes: int
+
+
+def model_digest(root: Path) -> ModelDigest:
+    """sha256 over every file's relative path and content, in sorted order (links followed)."""
+    import hashlib
+
+    total = hashlib.sha256()
+    count = size = 0
+    paths = sorted(
+        (Path(d) / name for d, _, names in os.walk(root, followlinks=False) for name in names),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+    for path in paths:
+        rel = path.relative_to(root).as_posix()
+        if "/__pycache__/" in f"/{rel}" or rel.endswith((".pyc", ".pyo")):
+            continue  # bytecode is a by-product of running the model, not part of it
+        file_hash = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                file_hash.update(block)
+                size += len(block)
+        total.update(f"{rel}\0{file_hash.hexdigest()}\n".encode())
+        count += 1
+    return ModelDigest(total.hexdigest(), count, size)
+
+
 def load_yaml(path: Path, *, error: type[Exception] = ModelError) -> Any:
     """Parse a YAML file with the safe loader (C version when available)."""
     import yaml
