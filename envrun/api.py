@@ -8,10 +8,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from envrun.backends import Backend, get_backend
 from envrun.bridge import WorkerResult, build_request, run_in_env, run_in_process
@@ -23,6 +23,9 @@ from envrun.settings import Choice, Settings
 from envrun.sources import resolve_spec
 from envrun.spec import EnvSpec, fingerprint
 from envrun.store import EnvHandle, ensure_env
+
+if TYPE_CHECKING:
+    from envrun.lock import Lock
 
 
 @dataclass(frozen=True)
@@ -150,10 +153,12 @@ def resolve(model_dir: str | Path, settings: Settings) -> Resolution:
     """Read the model, resolve its declared env and compute the fingerprint; builds nothing."""
     start = time.monotonic()
     model = read_model(model_dir)
-    return _resolve_model(model, settings, start)
+    return resolve_model(model, settings, start)
 
 
-def _resolve_model(model: ModelInfo, settings: Settings, start: float) -> Resolution:
+def resolve_model(model: ModelInfo, settings: Settings, start: float | None = None) -> Resolution:
+    """Resolve an already-read model (see `resolve`)."""
+    start = time.monotonic() if start is None else start
     spec = resolve_spec(model, strict=settings.strict)
     match = find_interpreter(
         spec.python,
@@ -192,6 +197,49 @@ def _resolve_model(model: ModelInfo, settings: Settings, start: float) -> Resolu
     )
 
 
+def variant_resolution(resolution: Resolution, spec: EnvSpec) -> Resolution:
+    """The same model, interpreter and installer with another spec (and so another fingerprint)."""
+    fp = fingerprint(
+        spec,
+        interpreter=resolution.interpreter,
+        installer=resolution.installer.value,
+        installer_version=resolution.installer_version,
+        index=resolution.index.merged(spec.index),
+        config_constraints=resolution.config_constraints,
+    )
+    return replace(resolution, spec=spec, fingerprint=fp)
+
+
+def lock_model(
+    model_dir: str | Path, settings: Settings, *, exclude_newer: str | None = None
+) -> tuple[Lock, Resolution]:
+    """A fully pinned, hash-carrying lock of the model's declared env, for its interpreter."""
+    from envrun.lock import compile_lock
+
+    resolution = resolve(model_dir, settings)
+    lock = compile_lock(
+        resolution.spec,
+        interpreter=resolution.interpreter,
+        installer=resolution.installer.value,
+        index=resolution.index,
+        extra_constraints=[p for p, _ in resolution.config_constraints],
+        settings=settings,
+        exclude_newer=exclude_newer,
+        fingerprint=resolution.fingerprint,
+        model_path=str(resolution.model.path),
+    )
+    return lock, resolution
+
+
+def locked_resolution(resolution: Resolution, lock_path: Path) -> Resolution:
+    """The resolution that builds exactly the lock file's pins (hash-checked)."""
+    from envrun.lock import read_lock, spec_from_lock
+
+    lock = read_lock(lock_path)
+    spec = spec_from_lock(lock, lock_path, resolution.spec, model_dir=resolution.model.path)
+    return variant_resolution(resolution, spec)
+
+
 def ensure_environment(resolution: Resolution, settings: Settings) -> EnvHandle:
     """The env for a resolution: reused when complete, else built (under a lock)."""
     backend = _backend(settings)
@@ -219,15 +267,18 @@ def predict(
     stdin: BinaryIO | None = None,
     params: dict[str, Any] | None = None,
     want_packages: bool = False,
+    locked: Path | None = None,
 ) -> PredictRun:
-    """Predict with the model inside its own cached env."""
+    """Predict with the model inside its own cached env (or the env of a lock file)."""
     start = time.monotonic()
     # The input is read and checked before any env is built: bad input fails in milliseconds.
     with _call(
         model_dir, input_source, fmt=fmt, stdin=stdin, params=params, want_packages=want_packages
     ) as call:
         model, ctl_dir, request, input_warnings = call
-        resolution = _resolve_model(model, settings, start)
+        resolution = resolve_model(model, settings, start)
+        if locked is not None:
+            resolution = locked_resolution(resolution, locked)
         # Said before the (possibly long) build, not after it.
         for warning in (*resolution.warnings, *input_warnings):
             settings.reporter.warn(warning)
@@ -269,9 +320,28 @@ def predict_in_process(
         return _prediction("in-process", run_in_process(ctl_dir, request))
 
 
+def run_input(
+    model: ModelInfo,
+    input_source: str,
+    *,
+    python: Path | None,
+    timeout: float | None = None,
+    fmt: str | None = None,
+    want_packages: bool = False,
+) -> Prediction:
+    """Predict one input with an env's interpreter, or in this process when `python` is None."""
+    with _call(
+        model, input_source, fmt=fmt, stdin=None, params=None, want_packages=want_packages
+    ) as call:
+        _, ctl_dir, request, _ = call
+        if python is None:
+            return _prediction("in-process", run_in_process(ctl_dir, request))
+        return _prediction("env", run_in_env(python, ctl_dir, request, timeout=timeout))
+
+
 @contextmanager
 def _call(
-    model_dir: str | Path,
+    model_dir: str | Path | ModelInfo,
     input_source: str,
     *,
     fmt: str | None,
@@ -282,7 +352,7 @@ def _call(
     """One call's control dir, holding the checked input; yields the worker request and warnings."""
     from envrun.inputs import check_against_signature, read_input
 
-    model = read_model(model_dir)
+    model = model_dir if isinstance(model_dir, ModelInfo) else read_model(model_dir)
     with tempfile.TemporaryDirectory(prefix="envrun-") as tmp:
         ctl_dir = Path(tmp)
         spec_in = read_input(input_source, dest_dir=ctl_dir, stdin=stdin, fmt=fmt)

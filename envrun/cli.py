@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 EPILOG = """\
 exit codes:
   0    success
-  1    check failed (reserved for check and drift commands)
+  1    check: outputs differ, or nothing could be compared; drift: drift at or above --fail-on
   2    usage, input, spec or resolution error
   3    environment build failed
   4    model load or predict failed
@@ -181,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="stop the model if predict takes longer than S seconds",
     )
+    p.add_argument(
+        "--locked",
+        metavar="FILE",
+        help="build the env from this lock file (from `envrun lock`), hash-checked",
+    )
     _common(p)
 
     r = sub.add_parser(
@@ -190,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the resolution as JSON")
     _common(r)
 
+    _add_check(sub)
+    _add_lock_and_drift(sub)
+
     e = sub.add_parser("env", help="manage a model's cached env")
     esub = e.add_subparsers(dest="env_command", metavar="ACTION")
     ep = esub.add_parser("path", help="build the env if needed and print its directory")
@@ -197,6 +205,120 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--rebuild", action="store_true", help="rebuild the env even if cached")
     _common(ep)
     return parser
+
+
+def _add_check(sub: Any) -> None:
+    c = sub.add_parser(
+        "check",
+        help="prove the model reproduces: env vs host vs baseline (vs an upgraded env)",
+        description="Run the same inputs in the model's declared env, in this process, against a "
+        "stored baseline and optionally in a second env with relaxed or swapped pins; compare the "
+        "outputs with a typed, tolerance-aware diff and write a report. Exit 0 when every "
+        "comparison reproduced, 1 when one differs or nothing could be compared.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("model_dir", metavar="MODEL_DIR", help="directory holding the MLmodel file")
+    c.add_argument(
+        "inputs",
+        metavar="INPUT",
+        nargs="*",
+        help="input files (default: the model's serving_input_example.json or input_example.json)",
+    )
+    c.add_argument("--baseline", metavar="FILE", help="compare against outputs stored in FILE")
+    c.add_argument(
+        "--save-baseline",
+        metavar="FILE",
+        help="store the env's outputs (lossless) with its environment in FILE",
+    )
+    c.add_argument(
+        "--against",
+        choices=("upgraded",),
+        help="also build an env whose pins are relaxed to the newest versions that resolve today",
+    )
+    c.add_argument(
+        "--with",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="REQ",
+        help="also build an env with this requirement swapped in, e.g. 'numpy==2.3.0' (repeatable)",
+    )
+    c.add_argument(
+        "--rtol", type=float, metavar="R", help="relative tolerance (default: per dtype)"
+    )
+    c.add_argument(
+        "--atol", type=float, metavar="A", help="absolute tolerance (default: per dtype)"
+    )
+    c.add_argument(
+        "--report",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="write the report; the format follows the suffix: .json, .md, .html (repeatable)",
+    )
+    c.add_argument("--no-host", action="store_true", help="do not run the model in this process")
+    c.add_argument("--json", action="store_true", help="print the JSON report to stdout")
+    c.add_argument("--rebuild", action="store_true", help="rebuild the env even if cached")
+    c.add_argument("--timeout", type=float, metavar="S", help="stop a predict after S seconds")
+    _common(c)
+
+
+def _add_lock_and_drift(sub: Any) -> None:
+    lk = sub.add_parser(
+        "lock",
+        help="resolve the model's env into a fully pinned lock file with hashes",
+        description="Resolve the declared env (transitive dependencies included) for the model's "
+        "Python and this platform into a requirements file with exact pins and sha256 hashes. "
+        "`envrun predict --locked FILE` builds exactly that env; `envrun drift` compares it with "
+        "a fresh resolution.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    lk.add_argument("model_dir", metavar="MODEL_DIR")
+    lk.add_argument("-o", "--output", metavar="FILE", help="write the lock here (default: stdout)")
+    lk.add_argument(
+        "--exclude-newer",
+        metavar="DATE",
+        help="ignore releases uploaded after DATE (YYYY-MM-DD, that day included, or RFC 3339), "
+        "so the resolution can be repeated later",
+    )
+    _common(lk)
+
+    d = sub.add_parser(
+        "drift",
+        help="find dependency drift for CI: declared vs host vs installed vs a fresh resolution",
+        description="Compare what each model declares with its own files, this host, its cached "
+        "env, its lock file (MODEL_DIR/envrun.lock or --lock) against a fresh resolution, and "
+        "the index (pins that were yanked or removed); scan its pickles for modules nothing "
+        "declares. Exit 1 when any finding is at or above --fail-on.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("model_dirs", metavar="MODEL_DIR", nargs="+")
+    d.add_argument(
+        "--fail-on",
+        choices=("high", "medium", "low"),
+        default="high",
+        help="exit 1 on drift at or above this severity (default: high)",
+    )
+    d.add_argument(
+        "--format",
+        dest="output_format",
+        choices=("table", "json", "markdown", "junit", "github"),
+        default="table",
+        help="output format (default: table)",
+    )
+    d.add_argument("--lock", metavar="FILE", help="the lock file to compare (one model only)")
+    d.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=("consistency", "host", "installed", "lock", "availability", "pickle"),
+        help="skip a class of checks, e.g. the network ones: --skip lock --skip availability",
+    )
+    d.add_argument("-o", "--output", metavar="FILE", help="write the output here instead of stdout")
+    _common(d)
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit per error kind
@@ -275,33 +397,54 @@ def _settings(args: argparse.Namespace, reporter: TerminalReporter) -> Settings:
 
 
 def _dispatch(args: argparse.Namespace, reporter: TerminalReporter) -> int:
+    settings = _settings(args, reporter)
+    commands = {
+        "predict": _predict,
+        "resolve": _resolve,
+        "env": _env,
+        "check": _check,
+        "lock": _lock,
+        "drift": _drift,
+    }
+    return commands[args.command](args, settings, reporter)
+
+
+def _resolve(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter) -> int:
     from envrun import api
 
-    settings = _settings(args, reporter)
-    if args.command == "resolve":
-        resolution = api.resolve(args.model_dir, settings)
-        if args.json:
-            _emit(json.dumps(resolution.to_json(), indent=2))
-        else:
-            _emit(_render_resolution(resolution))
-        return EXIT_OK
-    if args.command == "env":
-        resolution = api.resolve(args.model_dir, settings)
-        for warning in resolution.warnings:
-            reporter.warn(warning)
-        env = api.ensure_environment(resolution, settings)
-        if args.verbose:
-            reporter.step(
-                f"env {'built' if env.built else 'reused'} ({env.reason}) in {env.seconds:.2f}s"
-            )
-        _emit(str(env.path))
-        return EXIT_OK
+    resolution = api.resolve(args.model_dir, settings)
+    if args.json:
+        _emit(json.dumps(resolution.to_json(), indent=2))
+    else:
+        _emit(_render_resolution(resolution))
+    return EXIT_OK
+
+
+def _env(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter) -> int:
+    from envrun import api
+
+    resolution = api.resolve(args.model_dir, settings)
+    for warning in resolution.warnings:
+        reporter.warn(warning)
+    env = api.ensure_environment(resolution, settings)
+    if args.verbose:
+        reporter.step(
+            f"env {'built' if env.built else 'reused'} ({env.reason}) in {env.seconds:.2f}s"
+        )
+    _emit(str(env.path))
+    return EXIT_OK
+
+
+def _predict(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter) -> int:
+    from envrun import api
+
     run = api.predict(
         args.model_dir,
         args.input,
         settings,
         fmt=args.input_format,
         stdin=sys.stdin.buffer if args.input == "-" else None,
+        locked=Path(args.locked) if args.locked else None,
     )
     for warning in run.prediction.warnings:
         reporter.warn(warning)
@@ -315,6 +458,93 @@ def _dispatch(args: argparse.Namespace, reporter: TerminalReporter) -> int:
     else:
         _emit(text)
     return EXIT_OK
+
+
+def _check(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter) -> int:
+    from envrun.check import CheckOptions, run_check
+    from envrun.check_text import render_terminal
+    from envrun.compare import Tolerance
+    from envrun.errors import InputError
+    from envrun.report import append_step_summary, render_json, report_format, write_reports
+
+    for name, value in (("--rtol", args.rtol), ("--atol", args.atol)):
+        if value is not None and not value >= 0:
+            raise InputError(
+                f"{name} must be a number >= 0", value=str(value), fix=f"e.g. {name} 1e-6"
+            )
+    reports = [Path(p) for p in args.report]
+    for path in reports:
+        report_format(path)  # an unknown suffix fails now, not after the builds
+    options = CheckOptions(
+        inputs=tuple(args.inputs),
+        baseline=Path(args.baseline) if args.baseline else None,
+        save_baseline=Path(args.save_baseline) if args.save_baseline else None,
+        upgrade=args.against == "upgraded",
+        overrides=tuple(args.overrides),
+        host=not args.no_host,
+        tolerance=Tolerance(rtol=args.rtol, atol=args.atol),
+    )
+    result = run_check(args.model_dir, settings, options)
+    for path in write_reports(result.doc, reports):
+        reporter.step(f"report written: {path}")
+    summary = append_step_summary(result.doc, settings.environ)
+    if summary is not None:
+        reporter.step(f"summary appended to {summary}")
+    if result.baseline_written is not None:
+        reporter.step(f"baseline written: {result.baseline_written}")
+    _emit(
+        render_json(result.doc) if args.json else render_terminal(result.doc, verbose=args.verbose)
+    )
+    return result.exit_code
+
+
+def _lock(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter) -> int:
+    from envrun.api import lock_model
+    from envrun.lock import normalize_exclude_newer, write_lock
+
+    if args.exclude_newer:
+        normalize_exclude_newer(args.exclude_newer)  # a bad date fails before any work
+    lock, resolution = lock_model(args.model_dir, settings, exclude_newer=args.exclude_newer)
+    if args.output:
+        write_lock(lock, Path(args.output))
+        reporter.step(
+            f"locked {len(lock.pins)} packages for Python {resolution.interpreter.version}: "
+            f"{args.output}"
+        )
+    else:
+        _emit(lock.text)
+    return EXIT_OK
+
+
+def _drift(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter) -> int:
+    from envrun.drift_format import render
+    from envrun.drift_run import run_drift
+    from envrun.errors import InputError
+
+    if args.lock and len(args.model_dirs) > 1:
+        raise InputError(
+            "--lock names the lock of one model, but several model dirs were given",
+            value=args.lock,
+            fix="put each model's lock at MODEL_DIR/envrun.lock, or check one model per call",
+        )
+    report = run_drift(
+        args.model_dirs,
+        settings,
+        threshold=args.fail_on,
+        lock_path=Path(args.lock) if args.lock else None,
+        skip=frozenset(args.skip),
+    )
+    color = args.output_format == "table" and not args.output and sys.stdout.isatty()
+    text = render(report, args.output_format, verbose=args.verbose, color=color, width=_columns())
+    if args.output:
+        _write_atomic(Path(args.output), text)
+    elif text:
+        _emit(text)
+    summary = settings.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and report.failing():
+        with Path(summary).open("a", encoding="utf-8") as fh:
+            fh.write(render(report, "markdown") + "\n")
+    return report.exit_code
 
 
 def _emit(text: str) -> None:
