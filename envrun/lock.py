@@ -1,7 +1,9 @@
 """Pinned, hash-checked locks: resolve a model's env once, then rebuild exactly that env later.
 
-A lock is a requirements.txt that `pip install --require-hashes` and `uv pip install` accept as
-is, led by comment lines, one of which (`# envrun-lock: {...}`) is JSON for envrun to read back.
+This module resolves (compile_lock), turns a lock back into an EnvSpec (spec_from_lock), diffs
+pins and checks them against the index, driving uv or pip-compile through their command lines.
+The file format lives in lockfile.py and the pip-tools venv in piptools.py; their public names
+are re-exported here.
 """
 
 from __future__ import annotations
@@ -12,28 +14,31 @@ import json
 import os
 import re
 import shutil
-import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
+from packaging.utils import canonicalize_name
 
 from envrun import proc
-from envrun.backends import UvBackend, _index_flags, env_python
+from envrun.backends import UvBackend, _index_flags
 from envrun.errors import CommandFailed, EnvBuildError, ResolutionError, SpecError
 from envrun.interpreters import Interpreter
-from envrun.reqlex import check_hash, logical_lines, split_options
+from envrun.lockfile import (
+    _REGENERATE,
+    HEADER_PREFIX,
+    LOCK_FORMAT,
+    Lock,
+    _redacted,
+    _relativize,
+    build_lock,
+    parse_lock,
+    read_lock,
+    write_lock,
+)
+from envrun.piptools import PIP_TOOLS_VERSION, _pip_env, _pip_version, ensure_pip_tools
+from envrun.reqlex import logical_lines
 from envrun.requirements import (
     IndexOptions,
     ReqLine,
@@ -43,13 +48,24 @@ from envrun.requirements import (
 from envrun.settings import Settings
 from envrun.spec import EnvSpec
 
-LOCK_FORMAT = 1
-HEADER_PREFIX = "# envrun-lock:"
-PIP_TOOLS_VERSION = "7.6.2"
-# pip-tools drives pip's internals, so the two are pinned together; pip 26.0.1 is the last for 3.9.
-_PIP_FOR_MINOR = {"3.9": "26.0.1"}
-_PIP_DEFAULT = "26.3"
-_TOOL_WAIT_SECONDS = 600.0
+__all__ = [
+    "HEADER_PREFIX",
+    "LOCK_FORMAT",
+    "PIP_TOOLS_VERSION",
+    "Lock",
+    "Pins",
+    "build_lock",
+    "check_available",
+    "compile_lock",
+    "diff_pins",
+    "ensure_pip_tools",
+    "normalize_exclude_newer",
+    "parse_lock",
+    "read_lock",
+    "spec_from_lock",
+    "write_lock",
+]
+
 _UV_ENV = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
 # --quiet: uv would also print the whole lock to stdout, which -v would then stream line by line.
 _UV_COMPILE = [
@@ -66,12 +82,8 @@ _PIP_DRY_RUN = [
     *("-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps"),
     *("--disable-pip-version-check", "--no-input", "--report", "report.json"),
 ]
-_REGENERATE = "regenerate it with `envrun lock MODEL_DIR -o FILE`"
-_OPTIONS_START = re.compile(r"(?:^|\s)-")
-_FILE_REQ = re.compile(r"^(\S+) @ (file://\S+)(.*)$")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
-_PYTHON = re.compile(r"\d+\.\d+(\.\d+)?")
 _UV_YANKED = re.compile(r'`([^`=]+)==([^`]+)` is yanked(?: \(reason: "(.*)"\))?')
 _PIP_YANKED = re.compile(
     r"yanked version: '([^']+)' candidate \(version (\S+)[^\n]*\nReason for being yanked: ([^\n]*)"
@@ -86,22 +98,6 @@ _TAG = re.compile(r"^(?:error|cause|warning|hint):\s*", re.IGNORECASE)
 _NETWORK = ("failed to fetch", "connection", "network", "dns", "timed out", "name resolution")
 
 Pins = list[tuple[str, str]]
-
-
-@dataclass(frozen=True)
-class Lock:
-    """A lock file: its header, its whole text, and what it pins (canonical name -> version)."""
-
-    header: dict[str, Any]
-    text: str
-    pins: dict[str, str]
-    hashes: dict[str, tuple[str, ...]]
-    direct: dict[str, str] = field(default_factory=dict)  # name -> local path or URL
-
-    @property
-    def index_pins(self) -> dict[str, str]:
-        """The pins that come from an index or find-links, not from a file or URL reference."""
-        return {n: v for n, v in self.pins.items() if n not in self.direct}
 
 
 def normalize_exclude_newer(value: str) -> str:
@@ -192,62 +188,6 @@ def compile_lock(
         "index": _redacted(index),
     }
     return build_lock(header, _relativize(body, Path(model_path) if model_path else None))
-
-
-def build_lock(header: Mapping[str, Any], body: str) -> Lock:
-    """A Lock from its header and the installer's pinned, hashed requirement lines."""
-    cmd = f"envrun lock {header.get('model') or 'MODEL_DIR'} -o FILE --installer "
-    cmd += str(header.get("installer"))
-    if header.get("exclude_newer"):
-        cmd += f" --exclude-newer {header['exclude_newer']}"
-    lines = [
-        "# generated by envrun lock; do not edit by hand",
-        f"# regenerate with: {cmd}",
-        "# use with: envrun predict MODEL_DIR INPUT --locked FILE (or, from the model directory,",
-        "# pip install --require-hashes -r FILE); local paths are relative to the model directory",
-        f"{HEADER_PREFIX} {json.dumps(dict(header), ensure_ascii=True)}",
-    ]
-    text = "\n".join(lines) + "\n" + body.strip("\n") + ("\n" if body.strip() else "")
-    return parse_lock(text, where="lock")
-
-
-def write_lock(lock: Lock, path: Path) -> None:
-    """Write the lock file atomically (a reader never sees half a lock)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(lock.text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_lock(path: Path) -> Lock:
-    """Read a lock file written by envrun (SpecError if it is not one)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("lock file not found", value=str(path), fix=_REGENERATE) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError("lock file unreadable", value=f"{path}: {exc}", fix=_REGENERATE) from exc
-    return parse_lock(text, where=str(path))
-
-
-def parse_lock(text: str, *, where: str) -> Lock:
-    """Parse a lock's text; `where` names it in errors."""
-    header: dict[str, Any] | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if line and not line.startswith("#"):
-            break
-        if line.startswith(HEADER_PREFIX):
-            header = _parse_header(line, f"{where}:{number}")
-            break
-    if header is None:
-        raise SpecError(
-            f"{where} is not an envrun lock file",
-            value=f"no '{HEADER_PREFIX} {{...}}' line among its leading comments",
-            fix=f"pass a file written by `envrun lock`, or {_REGENERATE}",
-        )
-    pins, hashes, direct = _parse_body(text, where)
-    return Lock(header, text, pins, hashes, direct)
 
 
 def spec_from_lock(
@@ -363,82 +303,6 @@ def check_available(
     return sorted(found)
 
 
-def ensure_pip_tools(interpreter: Interpreter, settings: Settings) -> Path:
-    """The python of a cached venv with pip-tools for the interpreter's version (built once)."""
-    if tuple(int(p) for p in re.findall(r"\d+", interpreter.version)[:2]) < (3, 9):
-        raise SpecError(
-            f"the pip installer cannot lock for Python {interpreter.version} (pip-tools needs 3.9+)",
-            value=interpreter.path,
-            fix="use --installer uv",
-        )
-    name = f"pip-tools-{PIP_TOOLS_VERSION}-{interpreter.implementation}{interpreter.version}"
-    tool_dir = settings.cache_dir / "tools" / name
-    want = {"pip-tools": PIP_TOOLS_VERSION, "pip": _pip_version(interpreter)}
-    if _tool_ready(tool_dir, want):
-        return env_python(tool_dir)
-    from filelock import FileLock, Timeout
-
-    lock_path = settings.cache_dir / "locks" / f"{name}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with FileLock(str(lock_path), timeout=_TOOL_WAIT_SECONDS):
-            if not _tool_ready(tool_dir, want):  # check again: another process may have built it
-                _build_tool(tool_dir, interpreter, want, settings)
-    except Timeout:
-        raise EnvBuildError(
-            "timed out waiting for another process installing pip-tools",
-            value=str(lock_path),
-            fix="check for a stuck envrun process, or remove the lock file if none is running",
-        ) from None
-    return env_python(tool_dir)
-
-
-def _build_tool(
-    tool_dir: Path, interpreter: Interpreter, want: dict[str, str], settings: Settings
-) -> None:
-    shutil.rmtree(tool_dir, ignore_errors=True)
-    tool_dir.parent.mkdir(parents=True, exist_ok=True)
-    log = settings.cache_dir / "logs" / f"{tool_dir.name}-{os.getpid()}.log"
-    settings.reporter.step(
-        f"installing pip-tools {PIP_TOOLS_VERSION} for Python {interpreter.version}"
-    )
-    create = [sys.executable, "-m", "virtualenv", "--python", interpreter.path, str(tool_dir)]
-    create += ["--no-periodic-update", "--no-download", "--quiet"]
-    install = [str(env_python(tool_dir)), "-m", "pip", "install", "--disable-pip-version-check"]
-    install += ["--no-input", *(f"{name}=={version}" for name, version in want.items())]
-    try:
-        # The same virtualenv app-data dir as the pip backend, so the seed wheels are shared.
-        data = str(settings.cache_dir / "virtualenv-data")
-        proc.run(create, env={"VIRTUALENV_OVERRIDE_APP_DATA": data}, log=log)
-        proc.run(install, env=_pip_env(settings), log=log, on_line=settings.reporter.line)
-    except CommandFailed as exc:
-        shutil.rmtree(tool_dir, ignore_errors=True)
-        raise EnvBuildError(
-            f"could not install pip-tools {PIP_TOOLS_VERSION}, which locking with pip needs",
-            value=" ".join(exc.argv[:6]),
-            fix=f"check the network or pip's index settings, or use --installer uv; log: {log}",
-            log_path=str(log),
-            tail=proc.tail(exc.stdout + exc.stderr, 2500),
-        ) from None
-    marker = tool_dir / ".envrun-tool.json"
-    tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(want), encoding="utf-8")
-    os.replace(tmp, marker)  # the completion marker, written last
-
-
-def _tool_ready(tool_dir: Path, want: dict[str, str]) -> bool:
-    try:
-        state = json.loads((tool_dir / ".envrun-tool.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    # The venv points at its base interpreter, which may have been removed since.
-    return bool(state == want and os.path.exists(env_python(tool_dir)))
-
-
-def _pip_version(interpreter: Interpreter) -> str:
-    return _PIP_FOR_MINOR.get(interpreter.minor, _PIP_DEFAULT)
-
-
 def _check_installer(installer: str) -> None:
     if installer not in ("uv", "pip"):
         raise SpecError("unknown installer", value=installer, fix="use uv or pip")
@@ -457,13 +321,6 @@ def _uv_resolve(interpreter: Interpreter, index: IndexOptions) -> list[str]:
 
 def _pip_index(index: IndexOptions) -> list[str]:
     return _index_flags(index, trusted="--trusted-host", pre=["--pre"])
-
-
-def _pip_env(settings: Settings) -> dict[str, str]:
-    """pip reads PIP_* itself: give it settings.environ's, not this process's (blank = unset)."""
-    env = {k: v for k, v in settings.environ.items() if k.startswith("PIP_")}
-    env.update({k: "" for k in os.environ if k.startswith("PIP_") and k not in settings.environ})
-    return env
 
 
 def _workdir(settings: Settings, tag: str) -> Path:
@@ -509,117 +366,3 @@ def _yanked(output: str, report: Path, group: Pins) -> list[tuple[str, str, str,
         for n, v in group
         if (r := reasons.get((canonicalize_name(n), v))) is not None
     ]
-
-
-def _relativize(body: str, root: Path | None) -> str:
-    """Local files inside the model dir as ./relative paths, so the lock moves with the model."""
-    if root is None:
-        return body
-    base = root.resolve()
-    lines = []
-    for raw in body.splitlines():
-        line, match = raw, _FILE_REQ.match(raw)
-        if match:
-            path = Path(unquote(urlsplit(match.group(2)).path))
-            rel = path.relative_to(base).as_posix() if path.is_relative_to(base) else None
-            if rel is not None and not any(c.isspace() for c in rel):
-                line = f"./{rel}{match.group(3)}"
-        lines.append(line)
-    return "\n".join(lines) + "\n"
-
-
-def _redacted(index: IndexOptions) -> dict[str, object]:
-    """Index options for the header, without passwords or tokens in URLs."""
-
-    def clean(value: object) -> object:
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return re.sub(r"//[^/@\s]*@", "//****@", value) if isinstance(value, str) else value
-
-    return {key: clean(value) for key, value in index.to_json().items()}
-
-
-def _parse_header(line: str, origin: str) -> dict[str, Any]:
-    def bad(detail: str) -> SpecError:
-        what = f"{origin}: malformed envrun-lock header ({detail})"
-        return SpecError(what, value=line[:300], fix=_REGENERATE)
-
-    try:
-        data = json.loads(line[len(HEADER_PREFIX) :])
-    except ValueError as exc:
-        raise bad(f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise bad("not a JSON object")
-    version = data.get("version")
-    if isinstance(version, bool) or version != LOCK_FORMAT:
-        raise bad(f"lock format {version!r}, this envrun reads {LOCK_FORMAT}")
-    if not isinstance(data.get("python"), str) or not _PYTHON.fullmatch(data["python"]):
-        raise bad(f"'python' must be a version such as 3.11.7, not {data.get('python')!r}")
-    if data.get("installer") not in ("uv", "pip"):
-        raise bad(f"'installer' must be uv or pip, not {data.get('installer')!r}")
-    return data
-
-
-def _parse_body(
-    text: str, where: str
-) -> tuple[dict[str, str], dict[str, tuple[str, ...]], dict[str, str]]:
-    pins: dict[str, str] = {}
-    hashes: dict[str, tuple[str, ...]] = {}
-    direct: dict[str, str] = {}
-    for number, line in logical_lines(text):
-        origin = f"{where}:{number}"
-        match = _OPTIONS_START.search(line)
-        args = line[: match.start()].strip() if match else line
-        options = split_options(line[match.start() :], origin) if match else []
-        if not args or any(n != "--hash" for n, _ in options):
-            what = f"{origin}: a lock holds only pinned requirements with --hash"
-            raise SpecError(what, value=line, fix=_REGENERATE)
-        name, version, ref = _pin(args, origin)
-        found = tuple(dict.fromkeys(check_hash(v or "", origin) for _, v in options))
-        if not found:
-            raise SpecError(
-                f"{origin}: {name} has no --hash, so it cannot be installed hash-checked",
-                value=line,
-                fix="reference a wheel or an index package (a local directory or a VCS URL "
-                f"has no hash), then {_REGENERATE}",
-            )
-        pins[name], hashes[name] = version, found
-        if ref is not None:
-            direct[name] = ref
-    return pins, hashes, direct
-
-
-def _pin(args: str, origin: str) -> tuple[str, str, str | None]:
-    """(canonical name, version, path or URL of a direct reference) of one lock line."""
-    target = args.split(";", 1)[0].strip()
-    if "@" not in target and (target.startswith((".", "/")) or "\\" in target):
-        return (*_from_filename(PurePosixPath(target).name, origin, args), target)
-    try:
-        req = Requirement(args)
-    except InvalidRequirement as exc:
-        what = f"{origin}: invalid requirement ({exc})"
-        raise SpecError(what, value=args, fix=_REGENERATE) from None
-    if req.url:
-        filename = unquote(urlsplit(req.url).path).rsplit("/", 1)[-1]
-        return str(canonicalize_name(req.name)), _from_filename(filename, origin, args)[1], req.url
-    specs = list(req.specifier)
-    if len(specs) != 1 or specs[0].operator not in ("==", "===") or "*" in specs[0].version:
-        what = f"{origin}: {req.name} is not pinned to one version"
-        raise SpecError(what, value=args, fix=_REGENERATE)
-    return str(canonicalize_name(req.name)), specs[0].version, None
-
-
-def _from_filename(filename: str, origin: str, line: str) -> tuple[str, str]:
-    try:
-        if filename.endswith(".whl"):
-            name, version, _, _ = parse_wheel_filename(filename)
-        else:
-            name, version = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        raise SpecError(
-            f"{origin}: cannot tell the version of this file reference",
-            value=line,
-            fix="reference a wheel or source archive (a local directory or a VCS URL cannot be "
-            "locked with hashes)",
-        ) from None
-    return str(name), str(version)
