@@ -210,6 +210,11 @@ def variant_resolution(resolution: Resolution, spec: EnvSpec) -> Resolution:
     return replace(resolution, spec=spec, fingerprint=fp)
 
 
+def installed_in(env_path: Path, settings: Settings) -> dict[str, str]:
+    """What an env holds right now (canonical name -> version), asked of its installer."""
+    return _backend(settings).list_installed(env_path)
+
+
 def lock_model(
     model_dir: str | Path, settings: Settings, *, exclude_newer: str | None = None
 ) -> tuple[Lock, Resolution]:

@@ -83,6 +83,10 @@ def drift_model(  # noqa: PLR0915 (one block per drift class, in the order repor
             raise _Skip(resolve_error)
         env_dir = env_dir_for(settings.cache_dir, resolution.fingerprint)
         state, _ = read_state(env_dir, resolution.fingerprint)
+        if state is not None:
+            # What the env holds now, not what the build recorded: someone may have
+            # pip-installed into it since.
+            state = {**state, "installed": api.installed_in(env_dir, settings)}
         return installed_findings(
             label, pins, spec.python, state, str(env_dir) if state else None, sources=sources
         )
