@@ -21,12 +21,9 @@ from packaging.utils import canonicalize_name
 
 from envrun import __version__, api
 from envrun.baseline import Baseline, StoredOutput, load_baseline, save_baseline
+from envrun.check_verdict import Side, package_rows, verdict_of
 from envrun.compare import DEFAULT_TOLERANCES, Comparison, Tolerance, compare
 from envrun.errors import (
-    EXIT_CHECK_FAILED,
-    EXIT_MODEL,
-    EXIT_OK,
-    EXIT_USAGE,
     EnvBuildError,
     EnvrunError,
     InputError,
@@ -38,20 +35,9 @@ from envrun.sigcheck import check_json_input
 from envrun.variants import VariantChange, variant_spec
 
 SCHEMA = "envrun.check/1"
-# Packages whose version change most often changes how a model loads or what it predicts.
-CRITICAL = frozenset(
-    {
-        "cloudpickle",
-        "scikit-learn",
-        "numpy",
-        "pandas",
-        "torch",
-        "mlflow",
-        "mlflow-skinny",
-        "skops",
-        "scipy",
-    }
-)
+_FLOAT_DEFAULTS = ("float16", "bfloat16", "float32", "float64")
+# Packages whose newest release can be a download of several GB (CUDA builds).
+_HEAVY = frozenset({"torch", "tensorflow", "jax", "jaxlib", "torchvision", "torchaudio"})
 
 
 @dataclass(frozen=True)
@@ -75,41 +61,6 @@ class CheckInput:
     path: Path
     sha256: str
     origin: str
-
-
-@dataclass
-class Side:
-    """One side's runs; mutable while the check runs, then rendered into the document."""
-
-    key: str
-    label: str
-    status: str = "ok"
-    reason: str | None = None
-    error: dict[str, Any] | None = None
-    python: dict[str, Any] = field(default_factory=dict)
-    env: dict[str, Any] | None = None
-    packages: dict[str, str | None] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    outputs: dict[str, str] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)  # input name -> decoded output
-    stored: dict[str, StoredOutput] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """The side as the report schema has it."""
-        doc = {
-            "label": self.label,
-            "status": self.status,
-            "reason": self.reason,
-            "error": self.error,
-            "python": self.python,
-            "env": self.env,
-            "packages": dict(sorted(self.packages.items())),
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "outputs": self.outputs,
-        }
-        doc.update(self.extra)
-        return doc
 
 
 @dataclass(frozen=True)
@@ -267,6 +218,12 @@ def _variant_side(
     key = "upgraded" if options.upgrade else "with"
     label = "upgraded env" if options.upgrade else "env with " + ", ".join(options.overrides)
     variant = api.variant_resolution(resolution, spec)
+    heavy = sorted(c.name for c in changes if c.name in _HEAVY and options.upgrade)
+    if heavy:
+        settings.reporter.warn(
+            f"the pins of {', '.join(heavy)} are relaxed too: their newest releases can be "
+            f"multi-GB downloads; keep one with --with '{heavy[0]}==<version>'"
+        )
     settings.reporter.step(f"building the {label} ({len(changes)} requirement(s) changed)")
     try:
         side, handle = _env_side(key, label, variant, settings)
@@ -334,38 +291,6 @@ def _baseline_side(baseline: Baseline, inputs: list[CheckInput]) -> Side:
     return side
 
 
-def _package_rows(sides: list[Side]) -> list[dict[str, Any]]:
-    names: set[str] = set()
-    for side in sides:
-        names.update(canonicalize_name(n) for n in side.packages)
-    rows = []
-    for name in sorted(names):
-        versions: dict[str, str | None] = {}
-        for side in sides:
-            canon: dict[str, str | None] = {
-                canonicalize_name(k): v for k, v in side.packages.items()
-            }
-            if name in canon:
-                versions[side.key] = canon[name]
-        if len(set(versions.values())) > 1:
-            rows.append({"name": name, "versions": versions, "critical": name in CRITICAL})
-    return rows
-
-
-def _explain(left: Side, right: Side, rows: list[dict[str, Any]]) -> list[str]:
-    """Facts that can explain a difference between two sides: packages and Python."""
-    facts = []
-    for row in rows:
-        versions = row["versions"]
-        if left.key in versions and right.key in versions:
-            lv, rv = versions[left.key] or "not installed", versions[right.key] or "not installed"
-            facts.append(f"{row['name']} differs: {left.key} {lv}, {right.key} {rv}")
-    lpy, rpy = left.python.get("version"), right.python.get("version")
-    if lpy and rpy and lpy != rpy:
-        facts.append(f"python differs: {left.key} {lpy}, {right.key} {rpy}")
-    return facts
-
-
 def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) -> CheckResult:  # noqa: PLR0912
     """Run the check and build its report document; raises only for errors that stop it early."""
     start = time.monotonic()
@@ -409,7 +334,7 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
     if options.save_baseline is not None:
         written = _save(options.save_baseline, env=env, inputs=inputs, model=model, digest=digest)
 
-    rows = _package_rows(sides)
+    rows = package_rows(sides)
     comparisons = []
     if env.status == "ok":
         for other in sides[1:]:
@@ -422,7 +347,7 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
     for item_findings in findings_by_input.values():
         for finding in item_findings:
             warnings.append(f"signature: {finding['message']}")
-    verdict = _verdict(
+    verdict = verdict_of(
         env, sides=sides, comparisons=comparisons, rows=rows, written=written, n_inputs=len(inputs)
     )
     doc = {
@@ -443,7 +368,8 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
         "tolerance": {
             "rtol": options.tolerance.rtol,
             "atol": options.tolerance.atol,
-            "defaults": {k: list(v) for k, v in DEFAULT_TOLERANCES.items()},
+            # Integers, booleans, strings and datetimes compare exactly; only floats have slack.
+            "defaults": {k: list(v) for k, v in DEFAULT_TOLERANCES.items() if k in _FLOAT_DEFAULTS},
         },
         "inputs": [
             {
@@ -486,71 +412,3 @@ def _save(
         side={"python": env.python, "packages": env.packages, "env": env.env, "label": env.label},
         outputs=[env.stored[item.name] for item in inputs],
     )
-
-
-def _verdict(
-    env: Side,
-    *,
-    sides: list[Side],
-    comparisons: list[dict[str, Any]],
-    rows: list[dict[str, Any]],
-    written: Path | None,
-    n_inputs: int,
-) -> dict[str, Any]:
-    by_key = {side.key: side for side in sides}
-    not_compared = [
-        {"side": side.key, "reason": side.reason or side.status}
-        for side in sides[1:]
-        if side.status != "ok" or not side.values
-    ]
-    ran = [c for c in comparisons if c["status"] != "skipped"]
-    pairs = sorted(
-        {f"{c['left']} vs {c['right']}" for c in ran},
-        key=lambda p: [s.key for s in sides].index(p.split()[-1]),
-    )
-    differing = [c for c in ran if c["status"] == "differs"]
-    findings: list[str] = []
-    for pair in sorted({(c["left"], c["right"]) for c in differing}):
-        findings += _explain(by_key[pair[0]], by_key[pair[1]], rows)
-    for pair in sorted(
-        {(c["left"], c["right"]) for c in ran} - {(c["left"], c["right"]) for c in differing}
-    ):
-        # Reproduced across different Pythons is worth saying: it is part of what was proved.
-        findings += [
-            f for f in _explain(by_key[pair[0]], by_key[pair[1]], []) if f.startswith("python")
-        ]
-    inputs_text = f"{n_inputs} input{'s' if n_inputs != 1 else ''}"
-    if env.status != "ok":
-        error = env.error or {}
-        code = EXIT_USAGE if error.get("stage") in ("input", "request") else EXIT_MODEL
-        status, headline = "failed", f"Failed: the model did not run in its own env ({env.reason})"
-    elif differing:
-        bad_pairs = sorted({f"{c['left']} ≠ {c['right']}" for c in differing})
-        status, code = "differs", EXIT_CHECK_FAILED
-        headline = f"Differs: {', '.join(bad_pairs)} on {len({c['input'] for c in differing})} of {inputs_text}"
-    elif ran:
-        status, code = "reproduced", EXIT_OK
-        headline = (
-            f"Reproduced: {', '.join(p.replace(' vs ', ' = ') for p in pairs)} ({inputs_text})"
-        )
-    elif written is not None:
-        status, code = "baseline-saved", EXIT_OK
-        headline = f"Baseline saved to {written}; nothing else to compare against ({inputs_text})"
-    else:
-        status, code = "unverified", EXIT_CHECK_FAILED
-        headline = (
-            "Unverified: the env ran, but there was nothing to compare it with; "
-            "pass --baseline FILE or fix the host side"
-        )
-    variant = next((s for s in sides if s.key in ("upgraded", "with")), None)
-    if variant is not None and variant.status == "failed" and status == "reproduced":
-        status, code = "differs", EXIT_CHECK_FAILED
-        headline = f"Differs: {variant.reason}"
-    return {
-        "status": status,
-        "exit_code": code,
-        "headline": headline,
-        "compared": pairs,
-        "not_compared": not_compared,
-        "findings": findings,
-    }

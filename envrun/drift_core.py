@@ -46,6 +46,11 @@ def _critical(name: str) -> bool:
     return name in CRITICAL or name == "mlflow-skinny"
 
 
+def is_critical(name: str) -> bool:
+    """Whether a package is serialization-critical: a change of it can change what a model loads."""
+    return _critical(canonicalize_name(name))
+
+
 def _canon(name: str) -> str:
     return "python" if name == "python" else canonicalize_name(name)
 
