@@ -219,10 +219,17 @@ def lock_model(
     model_dir: str | Path, settings: Settings, *, exclude_newer: str | None = None
 ) -> tuple[Lock, Resolution]:
     """A fully pinned, hash-carrying lock of the model's declared env, for its interpreter."""
+    resolution = resolve(model_dir, settings)
+    return lock_resolution(resolution, settings, exclude_newer=exclude_newer), resolution
+
+
+def lock_resolution(
+    resolution: Resolution, settings: Settings, *, exclude_newer: str | None = None
+) -> Lock:
+    """Resolve a resolution's spec, transitive dependencies included, into a lock."""
     from envrun.lock import compile_lock
 
-    resolution = resolve(model_dir, settings)
-    lock = compile_lock(
+    return compile_lock(
         resolution.spec,
         interpreter=resolution.interpreter,
         installer=resolution.installer.value,
@@ -233,7 +240,6 @@ def lock_model(
         fingerprint=resolution.fingerprint,
         model_path=str(resolution.model.path),
     )
-    return lock, resolution
 
 
 def locked_resolution(resolution: Resolution, lock_path: Path) -> Resolution:
@@ -318,25 +324,31 @@ def predict_in_process(
     want_packages: bool = False,
 ) -> Prediction:
     """Predict with the model loaded into this process, through the same worker code."""
-    with _call(
-        model_dir, input_source, fmt=fmt, stdin=stdin, params=params, want_packages=want_packages
-    ) as call:
-        _, ctl_dir, request, _ = call
-        return _prediction("in-process", run_in_process(ctl_dir, request))
+    return run_input(
+        model_dir,
+        input_source,
+        python=None,
+        fmt=fmt,
+        stdin=stdin,
+        params=params,
+        want_packages=want_packages,
+    )
 
 
 def run_input(
-    model: ModelInfo,
+    model: str | Path | ModelInfo,
     input_source: str,
     *,
     python: Path | None,
     timeout: float | None = None,
     fmt: str | None = None,
+    stdin: BinaryIO | None = None,
+    params: dict[str, Any] | None = None,
     want_packages: bool = False,
 ) -> Prediction:
     """Predict one input with an env's interpreter, or in this process when `python` is None."""
     with _call(
-        model, input_source, fmt=fmt, stdin=None, params=None, want_packages=want_packages
+        model, input_source, fmt=fmt, stdin=stdin, params=params, want_packages=want_packages
     ) as call:
         _, ctl_dir, request, _ = call
         if python is None:

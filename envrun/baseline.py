@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from envrun import __version__
+from envrun.atomic import write_text_atomic
 from envrun.errors import InputError
 
 SCHEMA = "envrun.baseline/1"
@@ -72,18 +72,10 @@ def save_baseline(
             for out in outputs
         ],
     }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InputError(
-            "cannot write the baseline file",
-            value=f"{path}: {exc.strerror or exc}",
-            fix="choose a writable path for --save-baseline",
-        ) from None
-    return path
+    text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
+    return write_text_atomic(
+        path, text, what="baseline file", fix="choose a writable path for --save-baseline"
+    )
 
 
 def _malformed(path: Path, detail: str) -> InputError:

@@ -117,7 +117,11 @@ def _now() -> str:
 
 def _error_json(exc: EnvrunError) -> dict[str, Any]:
     if isinstance(exc, PredictError):
-        return {"type": exc.error_type, "stage": exc.stage, "message": exc.what}
+        # The type is its own field: keep only the model's message.
+        message = exc.what
+        for lead in ("loading the model failed: ", "the model raised while predicting: "):
+            message = message.removeprefix(lead).removeprefix(f"{exc.error_type}: ")
+        return {"type": exc.error_type, "stage": exc.stage, "message": message}
     stage = "input" if isinstance(exc, InputError) else "bridge"
     return {"type": type(exc).__name__, "stage": stage, "message": exc.what}
 
@@ -276,7 +280,10 @@ def _baseline_side(baseline: Baseline, inputs: list[CheckInput]) -> Side:
     side = Side(
         "baseline", f"baseline ({baseline.path.name})", python=dict(recorded.get("python") or {})
     )
-    side.env = recorded.get("env")
+    recorded_env = recorded.get("env")
+    if isinstance(recorded_env, dict):  # how that env was found then says nothing about now
+        recorded_env = {k: v for k, v in recorded_env.items() if k not in ("cache", "reason")}
+    side.env = recorded_env
     side.packages = dict(recorded.get("packages") or {})
     side.extra = {"path": str(baseline.path), "created": baseline.created}
     for item in inputs:

@@ -78,11 +78,27 @@ def render_terminal(doc: Mapping[str, Any], *, verbose: bool = False) -> str:  #
         if not verbose and len(rows) > 12:
             lines.append(f"  … {len(rows) - 12} more (see the report, or -v)")
     for item in doc.get("inputs") or []:
-        for finding in item.get("signature_findings") or []:
-            lines.append(f"signature ({item.get('name')}): {finding.get('message')}")
+        lines += _signature_lines(item)
     for missing in verdict.get("not_compared") or []:
         lines.append(f"not compared: {missing.get('side')}: {missing.get('reason')}")
     for fact in verdict.get("findings") or []:
         lines.append(f"finding: {fact}")
     lines.append(f"verdict: {verdict.get('headline')}")
     return "\n".join(lines)
+
+
+def _signature_lines(item: Mapping[str, Any]) -> list[str]:
+    """One line per kind of discrepancy; columns that behave alike are named together."""
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for finding in item.get("signature_findings") or []:
+        key = tuple(
+            str(finding.get(k))
+            for k in ("declared", "natural_dtype", "in_process", "envrun", "severity")
+        )
+        groups.setdefault(key, []).append(finding)
+    lines = []
+    for found in groups.values():
+        also = [str(f.get("column")) for f in found[1:]]
+        more = f" (also columns {', '.join(also)})" if also else ""
+        lines.append(f"signature ({item.get('name')}): {found[0].get('message')}{more}")
+    return lines

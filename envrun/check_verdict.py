@@ -123,6 +123,9 @@ def verdict_of(
         headline = f"Differs: {', '.join(bad_pairs)} on {len({c['input'] for c in differing})} of {inputs_text}"
     elif ran:
         status, code = "reproduced", EXIT_OK
+        compared_inputs = len({c["input"] for c in ran})
+        if compared_inputs < n_inputs:  # say so when some inputs had nothing to compare with
+            inputs_text = f"{compared_inputs} of {inputs_text} compared"
         headline = (
             f"Reproduced: {', '.join(p.replace(' vs ', ' = ') for p in pairs)} ({inputs_text})"
         )

@@ -316,19 +316,10 @@ def _emit(text: str) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    from envrun.errors import InputError
+    from envrun.atomic import write_text_atomic
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InputError(
-            "cannot write the output file",
-            value=f"{path}: {exc.strerror or exc}",
-            fix="choose a writable path for -o",
-        ) from None
+    text = text if text.endswith("\n") else text + "\n"
+    write_text_atomic(path, text, what="output file", fix="choose a writable path for -o")
 
 
 def _run_document(run: Any) -> dict[str, Any]:

@@ -57,6 +57,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def command(sub: Any, name: str, *, help: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with the exit codes and environment variables."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to render --help)."""
     parser = argparse.ArgumentParser(
@@ -68,13 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"envrun {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser(
+    p = command(
+        sub,
         "predict",
         help="predict with a model inside its own cached env",
         description="Build (once) the env the model declares, then run the model's predict inside it. "
         'Prints MLflow-compatible JSON ({"predictions": ...}).',
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model_dir", metavar="MODEL_DIR", help="directory holding the MLmodel file")
     p.add_argument(
@@ -133,15 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_check(sub: Any) -> None:
-    c = sub.add_parser(
+    c = command(
+        sub,
         "check",
         help="prove the model reproduces: env vs host vs baseline (vs an upgraded env)",
         description="Run the same inputs in the model's declared env, in this process, against a "
         "stored baseline and optionally in a second env with relaxed or swapped pins; compare the "
         "outputs with a typed, tolerance-aware diff and write a report. Exit 0 when every "
         "comparison reproduced, 1 when one differs or nothing could be compared.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("model_dir", metavar="MODEL_DIR", help="directory holding the MLmodel file")
     c.add_argument(
@@ -190,15 +200,14 @@ def _add_check(sub: Any) -> None:
 
 
 def _add_lock_and_drift(sub: Any) -> None:
-    lk = sub.add_parser(
+    lk = command(
+        sub,
         "lock",
         help="resolve the model's env into a fully pinned lock file with hashes",
         description="Resolve the declared env (transitive dependencies included) for the model's "
         "Python and this platform into a requirements file with exact pins and sha256 hashes. "
         "`envrun predict --locked FILE` builds exactly that env; `envrun drift` compares it with "
         "a fresh resolution.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     lk.add_argument("model_dir", metavar="MODEL_DIR")
     lk.add_argument("-o", "--output", metavar="FILE", help="write the lock here (default: stdout)")
@@ -210,15 +219,14 @@ def _add_lock_and_drift(sub: Any) -> None:
     )
     _common(lk)
 
-    d = sub.add_parser(
+    d = command(
+        sub,
         "drift",
         help="find dependency drift for CI: declared vs host vs installed vs a fresh resolution",
         description="Compare what each model declares with its own files, this host, its cached "
         "env, its lock file (MODEL_DIR/envrun.lock or --lock) against a fresh resolution, and "
         "the index (pins that were yanked or removed); scan its pickles for modules nothing "
         "declares. Exit 1 when any finding is at or above --fail-on.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d.add_argument("model_dirs", metavar="MODEL_DIR", nargs="+")
     d.add_argument(

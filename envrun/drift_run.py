@@ -20,7 +20,7 @@ from envrun.drift import (
     pickle_findings,
 )
 from envrun.errors import EnvBuildError, EnvrunError, InterpreterNotFound, SpecError
-from envrun.lock import Lock, check_available, compile_lock, diff_pins, read_lock
+from envrun.lock import Lock, check_available, diff_pins, read_lock
 from envrun.model import read_model
 from envrun.pickles import preflight_model
 from envrun.settings import Settings
@@ -150,16 +150,7 @@ class _Skip(Exception):
 
 def _fresh_lock(resolution: api.Resolution, settings: Settings) -> Lock | Finding:
     try:
-        return compile_lock(
-            resolution.spec,
-            interpreter=resolution.interpreter,
-            installer=resolution.installer.value,
-            index=resolution.index,
-            extra_constraints=[p for p, _ in resolution.config_constraints],
-            settings=settings,
-            fingerprint=resolution.fingerprint,
-            model_path=str(resolution.model.path),
-        )
+        return api.lock_resolution(resolution, settings)
     except SpecError as exc:  # e.g. a VCS or directory requirement, which cannot carry a hash
         raise _Skip(f"the declared env cannot be locked: {exc.what}") from exc
     except EnvBuildError as exc:

@@ -8,7 +8,6 @@ This module knows that format only; making a lock (resolving) is lock.py's job.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from envrun.atomic import write_text_atomic
 from envrun.errors import SpecError
 from envrun.reqlex import check_hash, logical_lines, split_options
 from envrun.requirements import IndexOptions
@@ -72,10 +72,7 @@ def build_lock(header: Mapping[str, Any], body: str) -> Lock:
 
 def write_lock(lock: Lock, path: Path) -> None:
     """Write the lock file atomically (a reader never sees half a lock)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(lock.text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, lock.text, what="lock file", fix="choose a writable path for -o")
 
 
 def read_lock(path: Path) -> Lock:

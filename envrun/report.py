@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from envrun.atomic import write_text_atomic
 from envrun.errors import InputError
 
 SCHEMA = "envrun.check/1"
@@ -422,23 +421,7 @@ def write_reports(doc: Mapping[str, Any], paths: Sequence[Path]) -> list[Path]:
 
 
 def _write_atomic(path: Path, content: str) -> None:
-    # A reader (a CI step, a browser reloading) never sees half a report: write aside, then rename.
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(content)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise InputError(
-            "cannot write the report file",
-            value=f"{path}: {exc.strerror or exc}",
-            fix="choose a writable path for --report",
-        ) from None
+    write_text_atomic(path, content, what="report file", fix=".tmp")
 
 
 def append_step_summary(doc: Mapping[str, Any], environ: Mapping[str, str]) -> Path | None:
