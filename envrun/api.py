@@ -291,7 +291,7 @@ def predict(
         if locked is not None:
             resolution = locked_resolution(resolution, locked)
         # Said before the (possibly long) build, not after it.
-        for warning in (*resolution.warnings, *input_warnings):
+        for warning in (*resolution.warnings, *input_warnings, *_preflight(resolution, settings)):
             settings.reporter.warn(warning)
         env_start = time.monotonic()
         env = ensure_environment(resolution, settings)
@@ -312,6 +312,27 @@ def predict(
             "total": round(time.monotonic() - start, 4),
         },
     )
+
+
+def _preflight(resolution: Resolution, settings: Settings) -> list[str]:
+    """Before a build only: pickled modules that the env about to be built will not provide.
+
+    A warm run skips it, so reuse stays fast; a cold one learns in milliseconds what would
+    otherwise surface as a load failure after the build.
+    """
+    from envrun.store import env_dir_for, read_state
+
+    if (
+        not settings.rebuild
+        and read_state(
+            env_dir_for(settings.cache_dir, resolution.fingerprint), resolution.fingerprint
+        )[0]
+    ):
+        return []
+    from envrun.pickles import preflight_model
+
+    findings = preflight_model(resolution.model, resolution.spec).findings
+    return [f"{f.message}; {f.fix}" for f in findings if f.severity == "high"]
 
 
 def predict_in_process(

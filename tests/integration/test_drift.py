@@ -270,3 +270,31 @@ def test_drift_on_every_fixture_model(name: str, shared_cache: Path) -> None:
     ] == []
     host_high = [f for f in model["findings"] if f["severity"] == "high"]
     assert code == (1 if host_high else 0)
+
+
+def test_predict_warns_about_undeclared_pickled_modules_before_building(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loader = """
+    import os
+    import pickle
+
+
+    def _load_pyfunc(path):
+        with open(os.path.join(os.path.dirname(path), "python_model.pkl"), "rb") as fh:
+            return pickle.load(fh)
+    """
+    model = make_model(tmp_path / "m", loader="unpickler", loader_source=loader, data="data")
+    write(model / "data" / "README", "the loader reads python_model.pkl next to this directory\n")
+    write(model / "requirements.txt", "")
+    (model / "python_model.pkl").write_bytes(_pickle_from_module("xgboost_private", monkeypatch))
+    write(model / "input.json", '{"inputs": [1]}')
+    result = run_envrun("predict", model, model / "input.json", cache_dir=cache)
+    assert result.returncode == 4, result.stderr
+    warning = (
+        "python_model.pkl needs module `xgboost_private`, which requirements.txt does not declare"
+    )
+    assert warning in result.stderr
+    assert result.stderr.index(warning) < result.stderr.index("building env")
+    again = run_envrun("predict", model, model / "input.json", cache_dir=cache)
+    assert warning not in again.stderr  # a warm run does not scan again
