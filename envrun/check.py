@@ -313,6 +313,7 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
     env, handle = _env_side("env", "isolated env (declared)", resolution, settings)
     settings.reporter.step(f"running {len(inputs)} input(s) in the env")
     _run_side(env, model, inputs, handle.python, settings)
+    env.timings["total"] = time.monotonic() - start
     sides = [env]
 
     names = [canonicalize_name(r.name) for r in resolution.spec.requirements if r.name]
@@ -331,11 +332,12 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
         sides.append(_baseline_side(baseline, inputs))
     variant = None
     if options.upgrade or options.overrides:
+        t0 = time.monotonic()
         variant, vhandle, _ = _variant_side(resolution, options, settings)
         if vhandle is not None:
             _run_side(variant, model, inputs, vhandle.python, settings)
+        variant.timings["total"] = time.monotonic() - t0
         sides.append(variant)
-    env.timings["total"] = time.monotonic() - start
 
     written = None
     if options.save_baseline is not None:
@@ -392,6 +394,7 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
         "package_differences": rows,
         "comparisons": comparisons,
         "warnings": warnings,
+        "timings": {"total": round(time.monotonic() - start, 4)},
     }
     if written is not None:
         doc["baseline_written"] = str(written)
