@@ -222,7 +222,11 @@ def _variant_side(
     key = "upgraded" if options.upgrade else "with"
     label = "upgraded env" if options.upgrade else "env with " + ", ".join(options.overrides)
     variant = api.variant_resolution(resolution, spec)
-    heavy = sorted(c.name for c in changes if c.name in _HEAVY and options.upgrade)
+    heavy = sorted(
+        c.name
+        for c in changes
+        if c.name in _HEAVY and not any(op in c.requested for op in "=<>~!@")
+    )
     if heavy:
         settings.reporter.warn(
             f"the pins of {', '.join(heavy)} are relaxed too: their newest releases can be "

@@ -90,6 +90,7 @@ def verdict_of(
     written: Path | None,
     n_inputs: int,
 ) -> dict[str, Any]:
+    """The verdict: status, exit code, a headline naming what was compared, and the findings."""
     by_key = {side.key: side for side in sides}
     not_compared = [
         {"side": side.key, "reason": side.reason or side.status}
@@ -134,12 +135,16 @@ def verdict_of(
         headline = f"Baseline saved to {written}; nothing else to compare against ({inputs_text})"
     else:
         status, code = "unverified", EXIT_CHECK_FAILED
+        others = "; ".join(f"{n['side']}: {n['reason']}" for n in not_compared)
+        why = f" ({others})" if others else " (no other side was asked for)"
         headline = (
-            "Unverified: the env ran, but there was nothing to compare it with; "
-            "pass --baseline FILE or fix the host side"
+            f"Unverified: only the env produced outputs{why}; "
+            "compare with a baseline (--baseline FILE, written by --save-baseline)"
         )
     variant = next((s for s in sides if s.key in ("upgraded", "with")), None)
-    if variant is not None and variant.status == "failed" and status == "reproduced":
+    if variant is not None and variant.status == "failed" and status != "failed":
+        # The question asked was "what does this change do?": an env that cannot be built
+        # is the answer, and it is not a pass.
         status, code = "differs", EXIT_CHECK_FAILED
         headline = f"Differs: {variant.reason}"
     return {

@@ -176,6 +176,15 @@ def test_with_override_and_pinned_equal_version(tmp_path: Path, cache: Path) -> 
     doc = _doc(same)
     assert same.returncode == 0, doc["verdict"]
     assert doc["verdict"]["compared"] == ["env vs with"]
+    broken = run_envrun(
+        "check", model, "--with", "envrun_probe_pkg==9.9", "--no-host", "--json", cache_dir=cache
+    )
+    doc = _doc(broken)
+    assert broken.returncode == 1, doc["verdict"]
+    assert doc["sides"]["with"]["status"] == "failed"
+    assert doc["verdict"]["headline"].startswith(
+        "Differs: the env with envrun_probe_pkg==9.9 could not be built"
+    )
 
 
 def test_host_with_another_version_differs_and_names_the_package(
