@@ -148,6 +148,32 @@ def main() -> int:
                     f"{cold / bare_build:.2f}x",
                 )
             )
+        # (d) a warm check runs the model twice (env and in-process) and diffs the outputs.
+        model, data_in = MODELS / "numpy_custom", INPUTS / "numpy_custom.json"
+        check_t, predict_t = interleaved(
+            [ENVRUN, "check", "-q", str(model), str(data_in)],
+            [ENVRUN, "predict", "-q", str(model), str(data_in)],
+            args.repeat,
+            env,
+        )
+        rows.append(
+            (
+                "(d) warm check (env + host + diff), numpy_custom",
+                f"{check_t:.3f} s",
+                f"warm predict {predict_t:.3f} s",
+                f"{check_t / predict_t:.2f}x",
+            )
+        )
+        # (e) drift without a lock: model files, host, cached env, pickles and the index.
+        drift_cmd = [ENVRUN, "drift", "-q", str(MODELS / "mlflow_sklearn"), "--skip", "lock"]
+        rows.append(
+            (
+                "(e) drift, mlflow_sklearn (all classes but lock; asks the index)",
+                f"{median_of(drift_cmd, args.repeat, env):.2f} s",
+                "",
+                "",
+            )
+        )
         if not args.no_mlflow and shutil.which("mlflow", path=str(BIN)):
             model, data_in = MODELS / "mlflow_sklearn", INPUTS / "mlflow_sklearn.json"
             mlflow_cmd = [
