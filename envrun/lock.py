@@ -206,6 +206,14 @@ def spec_from_lock(
             value=str(lock_path),
             fix=_REGENERATE,
         )
+    missed = unsatisfied(lock, base)
+    if missed:
+        raise SpecError(
+            "the lock does not satisfy what the model declares (is it another model's lock, "
+            "or older than the model's requirements?)",
+            value=f"{lock_path}: " + "; ".join(missed),
+            fix=_REGENERATE,
+        )
     root = (model_dir or lock_path.parent).resolve()
     requirements: list[ReqLine] = []
     files: list[tuple[str, str]] = []
@@ -230,6 +238,29 @@ def spec_from_lock(
         ignored=base.ignored,
         warnings=tuple(warnings),
     )
+
+
+def unsatisfied(lock: Lock, spec: EnvSpec) -> list[str]:
+    """Declared requirements (from an index) that the lock's pins do not meet, in words."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    missed = []
+    for line in (*spec.requirements, *spec.constraints):
+        if line.local_path:
+            continue  # a file reference: the lock carries it by path and hash
+        try:
+            req = Requirement(line.text)
+        except InvalidRequirement:
+            continue
+        if req.url or (req.marker is not None and not req.marker.evaluate()):
+            continue
+        pinned = lock.pins.get(canonicalize_name(req.name))
+        if pinned is None:
+            if line in spec.requirements:
+                missed.append(f"{req.name} is not in the lock")
+        elif not req.specifier.contains(pinned, prereleases=True):
+            missed.append(f"{line.text} but the lock pins {pinned}")
+    return missed
 
 
 def diff_pins(

@@ -153,6 +153,18 @@ def test_lock_then_a_new_release_is_lock_drift(tmp_path: Path, cache: Path) -> N
     assert json.loads(pred.stdout) == {"predictions": ["1.0.0", "1.0.0"]}
 
 
+def test_another_models_lock_is_refused(tmp_path: Path, cache: Path) -> None:
+    model = _model(tmp_path / "m", "envrun_probe_pkg==1.0.0\n", versions=("1.0.0",))
+    lock = tmp_path / "envrun.lock"
+    assert run_envrun("lock", model, "-o", lock, cache_dir=cache).returncode == 0
+    other = _model(tmp_path / "other", "envrun_probe_pkg==2.0.0\n")
+    result = run_envrun(
+        "predict", other, other / "input_example.json", "--locked", lock, cache_dir=cache
+    )
+    assert result.returncode == 2
+    assert "envrun_probe_pkg==2.0.0 but the lock pins 1.0.0" in result.stderr
+
+
 def test_a_tampered_lock_fails_the_build(tmp_path: Path, cache: Path) -> None:
     model = _model(tmp_path / "m", "envrun_probe_pkg==1.0.0\n", versions=("1.0.0",))
     lock = tmp_path / "envrun.lock"

@@ -18,6 +18,7 @@ from envrun.lock import (
     normalize_exclude_newer,
     read_lock,
     spec_from_lock,
+    unsatisfied,
     write_lock,
 )
 from envrun.requirements import IndexOptions, ReqLine
@@ -231,7 +232,8 @@ def test_spec_from_lock_resolves_local_wheels_in_the_model_dir(tmp_path: Path) -
     shutil.copy(WHEEL, model / "wheels" / WHEEL.name)
     lock_path = tmp_path / "elsewhere" / "m.lock"
     write_lock(build_lock(_header(), f"./wheels/{WHEEL.name} --hash={WHEEL_HASH}\n"), lock_path)
-    spec = spec_from_lock(read_lock(lock_path), lock_path, _base(), model_dir=model)
+    base = _base(requirements=(), constraints=())  # the model declares only its local wheel
+    spec = spec_from_lock(read_lock(lock_path), lock_path, base, model_dir=model)
     (req,) = spec.requirements
     assert req.local_path == str((model / "wheels" / WHEEL.name).resolve())
     assert req.name == "envrun-fixture-pkg"
@@ -271,3 +273,23 @@ def test_the_fingerprint_follows_the_lock_content(tmp_path: Path) -> None:
     assert fp(BODY.replace(f"--hash={H2}\n", f"--hash={H1}\n")) != first
     # Only a comment changes, yet the lock is another file: its env is another env.
     assert fp(BODY, created="2026-01-01T00:00:00Z") != first
+
+
+def test_a_lock_that_does_not_meet_the_declared_requirements_is_refused(tmp_path: Path) -> None:
+    lock_path = tmp_path / "m.lock"
+    write_lock(build_lock(_header(), BODY), lock_path)  # pins numpy 1.26.4 and six 1.16.0
+    lock = read_lock(lock_path)
+    marker = ReqLine("pywin32==1; sys_platform == 'win32'", "pywin32", (), "r:3", None)
+    wanted = (
+        ReqLine("numpy>=2", "numpy", (), "r:1", None),
+        ReqLine("scipy==1.14.0", "scipy", (), "r:2", None),
+        marker,  # does not apply here: not required of the lock
+    )
+    assert unsatisfied(lock, _base(requirements=wanted)) == [
+        "numpy>=2 but the lock pins 1.26.4",
+        "scipy is not in the lock",
+    ]
+    with pytest.raises(SpecError, match="does not satisfy what the model declares") as info:
+        spec_from_lock(lock, lock_path, _base(requirements=wanted))
+    assert "numpy>=2 but the lock pins 1.26.4" in info.value.value
+    assert unsatisfied(lock, _base()) == []  # numpy (any) with the constraint numpy<2
