@@ -277,6 +277,21 @@ def _compare(left: Side, right: Side, item: CheckInput, tolerance: Tolerance) ->
     }
 
 
+def _host_side(
+    model: ModelInfo, inputs: list[CheckInput], names: Sequence[str], settings: Settings
+) -> Side:
+    host = Side("host", "this host (in-process)", python=_host_python())
+    host.packages = _host_packages(names)
+    settings.reporter.step("running the same inputs in this process")
+    start = time.monotonic()
+    _run_side(host, model, inputs, None, settings)
+    host.timings["total"] = time.monotonic() - start
+    if host.status == "failed" and host.error and host.error.get("stage") == "load":
+        detail = str(host.reason or "").removeprefix("loading the model failed: ")
+        host.reason = f"this host cannot load the model: {detail}"
+    return host
+
+
 def _baseline_side(baseline: Baseline, inputs: list[CheckInput]) -> Side:
     from envrun.values import decode
 
@@ -302,7 +317,7 @@ def _baseline_side(baseline: Baseline, inputs: list[CheckInput]) -> Side:
     return side
 
 
-def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) -> CheckResult:  # noqa: PLR0912
+def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) -> CheckResult:
     """Run the check and build its report document; raises only for errors that stop it early."""
     start = time.monotonic()
     model = read_model(model_dir)
@@ -320,18 +335,9 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
     env.timings["total"] = time.monotonic() - start
     sides = [env]
 
-    names = [canonicalize_name(r.name) for r in resolution.spec.requirements if r.name]
     if options.host:
-        host = Side("host", "this host (in-process)", python=_host_python())
-        host.packages = _host_packages(names)
-        settings.reporter.step("running the same inputs in this process")
-        t0 = time.monotonic()
-        _run_side(host, model, inputs, None, settings)
-        host.timings["total"] = time.monotonic() - t0
-        if host.status == "failed" and host.error and host.error.get("stage") == "load":
-            detail = str(host.reason or "").removeprefix("loading the model failed: ")
-            host.reason = f"this host cannot load the model: {detail}"
-        sides.append(host)
+        names = [canonicalize_name(r.name) for r in resolution.spec.requirements if r.name]
+        sides.append(_host_side(model, inputs, names, settings))
     if baseline is not None:
         sides.append(_baseline_side(baseline, inputs))
     variant = None
@@ -344,8 +350,11 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
         sides.append(variant)
 
     written = None
-    if options.save_baseline is not None:
+    if options.save_baseline is not None and env.status == "ok":
         written = _save(options.save_baseline, env=env, inputs=inputs, model=model, digest=digest)
+    elif options.save_baseline is not None:
+        warnings.append(f"no baseline written to {options.save_baseline}: the env side failed")
+        settings.reporter.warn(warnings[-1])
 
     rows = package_rows(sides)
     comparisons = []
@@ -357,12 +366,16 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
         item.name: [f.to_json() for f in check_json_input(item.path, model.signature_inputs)]
         for item in inputs
     }
-    for item_findings in findings_by_input.values():
-        for finding in item_findings:
-            warnings.append(f"signature: {finding['message']}")
     verdict = verdict_of(
         env, sides=sides, comparisons=comparisons, rows=rows, written=written, n_inputs=len(inputs)
     )
+    recorded = baseline.model.get("digest") if baseline is not None else None
+    if recorded and recorded != f"sha256:{digest.sha256}":
+        # Allowed (it is how a retrained model is compared with the old one), but never silent.
+        verdict["findings"].append(
+            f"the baseline was recorded for another model directory content ({recorded[:19]}…), "
+            f"this one is sha256:{digest.sha256[:12]}…"
+        )
     doc = {
         "schema": SCHEMA,
         "envrun_version": __version__,
@@ -413,12 +426,6 @@ def _save(
     model: ModelInfo,
     digest: Any,
 ) -> Path:
-    if env.status != "ok":
-        raise InputError(
-            "no baseline was written: the env side did not produce outputs",
-            value=env.reason or "",
-            fix="fix the failure above, then save the baseline again",
-        )
     return save_baseline(
         path,
         created=_now(),

@@ -472,3 +472,22 @@ def test_usage_errors_come_before_any_build(tmp_path: Path, cache: Path) -> None
     )
     assert missing.returncode == 2 and "baseline file not found" in missing.stderr
     assert not (cache / "envs").exists()
+
+
+def test_a_baseline_of_another_model_version_is_named(tmp_path: Path, cache: Path) -> None:
+    model = _versioned_model(tmp_path / "model")
+    baseline = tmp_path / "b.json"
+    saved = run_envrun("check", model, "--no-host", "--save-baseline", baseline, cache_dir=cache)
+    assert saved.returncode == 0, saved.stderr
+    same = _doc(
+        run_envrun("check", model, "--no-host", "--baseline", baseline, "--json", cache_dir=cache)
+    )
+    assert same["verdict"]["findings"] == []
+    loader = model / "code" / "versioned.py"
+    loader.write_text(loader.read_text() + "\n# retrained\n")
+    result = run_envrun(
+        "check", model, "--no-host", "--baseline", baseline, "--json", cache_dir=cache
+    )
+    doc = _doc(result)
+    assert result.returncode == 0  # same outputs: still reproduced, but the report says it
+    assert any("another model directory content" in f for f in doc["verdict"]["findings"])
