@@ -121,7 +121,12 @@ def _error_json(exc: EnvrunError) -> dict[str, Any]:
         message = exc.what
         for lead in ("loading the model failed: ", "the model raised while predicting: "):
             message = message.removeprefix(lead).removeprefix(f"{exc.error_type}: ")
-        return {"type": exc.error_type, "stage": exc.stage, "message": message}
+        return {
+            "type": exc.error_type,
+            "stage": exc.stage,
+            "message": message,
+            "traceback": exc.traceback,
+        }
     stage = "input" if isinstance(exc, InputError) else "bridge"
     return {"type": type(exc).__name__, "stage": stage, "message": exc.what}
 

@@ -83,6 +83,10 @@ def render_terminal(doc: Mapping[str, Any], *, verbose: bool = False) -> str:  #
         lines.append(f"not compared: {missing.get('side')}: {missing.get('reason')}")
     for fact in verdict.get("findings") or []:
         lines.append(f"finding: {fact}")
+    env_error = ((doc.get("sides") or {}).get("env") or {}).get("error") or {}
+    if env_error.get("traceback"):
+        shown = str(env_error["traceback"]).rstrip().splitlines()[-15:]
+        lines += ["traceback from the model's env:", *(f"  | {line}" for line in shown)]
     lines.append(f"verdict: {verdict.get('headline')}")
     return "\n".join(lines)
 

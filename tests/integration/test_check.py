@@ -120,6 +120,10 @@ def test_failing_models_are_reported_as_failed(shared_cache: Path) -> None:
     assert result.returncode == 4
     assert doc["verdict"]["status"] == "failed"
     assert doc["sides"]["env"]["error"]["stage"] == "predict"
+    assert (
+        'raise ValueError("bad input for raises model")'
+        in doc["sides"]["env"]["error"]["traceback"]
+    )
 
 
 def test_upgraded_env_that_changes_predictions_is_named(tmp_path: Path, cache: Path) -> None:
