@@ -331,7 +331,10 @@ def _preflight(resolution: Resolution, settings: Settings) -> list[str]:
         return []
     from envrun.pickles import preflight_model
 
-    findings = preflight_model(resolution.model, resolution.spec).findings
+    try:
+        findings = preflight_model(resolution.model, resolution.spec).findings
+    except Exception as exc:  # an advisory scan must never stop a model that would run
+        return [f"the pickle preflight could not read this model ({type(exc).__name__}: {exc})"]
     return [f"{f.message}; {f.fix}" for f in findings if f.severity == "high"]
 
 
