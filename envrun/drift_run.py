@@ -20,7 +20,7 @@ from envrun.drift import (
     pickle_findings,
 )
 from envrun.errors import EnvBuildError, EnvrunError, InterpreterNotFound, SpecError
-from envrun.lock import Lock, check_available, diff_pins, read_lock
+from envrun.lock import Lock, check_available, diff_pins, read_lock, unsatisfied
 from envrun.model import read_model
 from envrun.pickles import preflight_model
 from envrun.settings import Settings
@@ -105,22 +105,33 @@ def drift_model(  # noqa: PLR0915 (one block per drift class, in the order repor
             )
         if resolution is None:
             raise _Skip(resolve_error)
+        stale = [
+            Finding(
+                model=label,
+                category="lock",
+                subject="lock",
+                expected="the lock meets the declared requirements",
+                actual=missed,
+                severity="high",
+                message=f"{lock_file.name} no longer meets what the model declares: {missed}",
+                fix=f"write a new lock: envrun lock {label} -o {lock_file}",
+                source=str(lock_file),
+            )
+            for missed in unsatisfied(lock, spec)
+        ]
         fresh = _fresh_lock(resolution, settings)
         if isinstance(fresh, Finding):
-            return [fresh]
-        return lock_findings(label, str(lock_file), diff_pins(lock.pins, fresh.pins))
+            return [*stale, fresh]
+        return [*stale, *lock_findings(label, str(lock_file), diff_pins(lock.pins, fresh.pins))]
 
     run("lock", against_lock)
 
     def availability() -> list[Finding]:
         if resolution is None:
             raise _Skip(resolve_error)
-        wanted = {
-            name: spec_text[2:] for name, spec_text in pins.items() if spec_text.startswith("==")
-        }
+        wanted = {name: version for name, text in pins.items() if (version := _exact(text))}
         if lock is not None:
             wanted.update(lock.index_pins)
-        wanted = {n: v for n, v in wanted.items() if "*" not in v}
         if not wanted:
             return []
         missing = check_available(
@@ -142,6 +153,19 @@ def drift_model(  # noqa: PLR0915 (one block per drift class, in the order repor
         tuple(sorted(checked, key=order.__getitem__)),
         tuple(sorted(skipped, key=lambda s: order[s[0]])),
     )
+
+
+def _exact(spec_text: str) -> str | None:
+    """The version of a single exact pin ("==1.2.3"), else None (ranges, wildcards, "===")."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        specs = list(SpecifierSet(spec_text))
+    except InvalidSpecifier:
+        return None
+    if len(specs) == 1 and specs[0].operator == "==" and "*" not in specs[0].version:
+        return specs[0].version
+    return None
 
 
 class _Skip(Exception):

@@ -153,6 +153,16 @@ def test_lock_then_a_new_release_is_lock_drift(tmp_path: Path, cache: Path) -> N
     assert json.loads(pred.stdout) == {"predictions": ["1.0.0", "1.0.0"]}
 
 
+def test_a_lock_older_than_the_declared_requirements_is_drift(tmp_path: Path, cache: Path) -> None:
+    model = _model(tmp_path / "m", "envrun_probe_pkg==1.0.0\n")
+    assert run_envrun("lock", model, "-o", model / "envrun.lock", cache_dir=cache).returncode == 0
+    write(model / "requirements.txt", "--find-links ./links\nenvrun_probe_pkg==2.0.0\n")
+    code, doc = _drift(model, "--skip", "host", "--skip", "availability", cache=cache)
+    stale = [f for f in _findings(doc, "lock") if f["subject"] == "lock"]
+    assert [f["actual"] for f in stale] == ["envrun_probe_pkg==2.0.0 but the lock pins 1.0.0"]
+    assert stale[0]["severity"] == "high" and code == 1
+
+
 def test_another_models_lock_is_refused(tmp_path: Path, cache: Path) -> None:
     model = _model(tmp_path / "m", "envrun_probe_pkg==1.0.0\n", versions=("1.0.0",))
     lock = tmp_path / "envrun.lock"
