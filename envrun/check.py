@@ -291,9 +291,14 @@ def _host_side(
     start = time.monotonic()
     _run_side(host, model, inputs, None, settings)
     host.timings["total"] = time.monotonic() - start
-    if host.status == "failed" and host.error and host.error.get("stage") == "load":
+    stage = (host.error or {}).get("stage") if host.status == "failed" else None
+    if stage == "load":
         detail = str(host.reason or "").removeprefix("loading the model failed: ")
         host.reason = f"this host cannot load the model: {detail}"
+    elif stage in ("input", "request"):
+        # The worker's advice is written for the model's env; here the host is what lacks it.
+        detail = str(host.reason or "").removeprefix("the model's env could not use the input: ")
+        host.reason = f"this host cannot read the input: {detail.split('; ')[0]}"
     return host
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import FIXTURES, INPUTS, MODELS, make_model, write
+from tests.helpers import FIXTURES, INPUTS, MODELS, ROOT, make_model, write
 from tests.integration.conftest import run_envrun
 
 pytestmark = pytest.mark.integration
@@ -495,3 +498,30 @@ def test_a_baseline_of_another_model_version_is_named(tmp_path: Path, cache: Pat
     doc = _doc(result)
     assert result.returncode == 0  # same outputs: still reproduced, but the report says it
     assert any("another model directory content" in f for f in doc["verdict"]["findings"])
+
+
+def test_a_host_without_pandas_says_what_it_lacks(tmp_path: Path, shared_cache: Path) -> None:
+    # envrun installed alone, as on a CI runner: numpy comes with it, pandas does not.
+    venv = tmp_path / "host"
+    uv = [sys.executable, "-m", "uv"]
+    subprocess.run([*uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    subprocess.run(
+        [*uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(ROOT)],
+        check=True,
+    )
+    env = {**os.environ, "ENVRUN_CACHE_DIR": str(shared_cache)}
+    result = subprocess.run(
+        [str(venv / "bin" / "envrun"), "check", str(MODELS / "mlflow_sklearn"), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    doc = json.loads(result.stdout)
+    host = doc["sides"]["host"]
+    assert host["status"] == "failed"
+    assert host["reason"].startswith(
+        "this host cannot read the input: 'dataframe_split' input needs pandas"
+    )
+    assert "add pandas to the model's requirements" not in host["reason"]
+    assert result.returncode == 1 and doc["verdict"]["status"] == "unverified"
