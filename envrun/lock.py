@@ -47,6 +47,7 @@ from envrun.requirements import (
 )
 from envrun.settings import Settings
 from envrun.spec import EnvSpec
+from envrun.store import telling_line
 
 __all__ = [
     "HEADER_PREFIX",
@@ -94,7 +95,6 @@ _UNRESOLVABLE = (
     *("no matching distribution", "not found in the package registry"),
     *("conflicting dependencies", "resolutionimpossible", "no solution found"),
 )
-_TAG = re.compile(r"^(?:error|cause|warning|hint):\s*", re.IGNORECASE)
 _NETWORK = ("failed to fetch", "connection", "network", "dns", "timed out", "name resolution")
 
 Pins = list[tuple[str, str]]
@@ -311,7 +311,7 @@ def check_available(
         if ok:
             return
         if len(group) == 1:
-            found.append((*group[0], "missing", _telling_line(output)))
+            found.append((*group[0], "missing", telling_line(output, _UNRESOLVABLE)))
             return
         half = len(group) // 2
         for part in (group[:half], group[half:]):
@@ -324,7 +324,7 @@ def check_available(
         if not ok and any(h in low for h in _NETWORK) and not any(h in low for h in _UNRESOLVABLE):
             raise EnvBuildError(
                 f"{installer} could not query the package index",
-                value=_telling_line(output),
+                value=telling_line(output, _UNRESOLVABLE),
                 fix="check the network and the index options, then retry",
                 tail=proc.tail(output, 2500),
             )
@@ -365,21 +365,11 @@ def _resolution_error(exc: CommandFailed, installer: str, log: Path) -> Resoluti
     output = (exc.stdout + "\n" + exc.stderr).strip()
     return ResolutionError(
         f"{installer} could not resolve the model's requirements into a lock",
-        value=_telling_line(output),
+        value=telling_line(output, _UNRESOLVABLE),
         fix=f"correct the requirement, the index options or --exclude-newer; full log: {log}",
         log_path=str(log),
         tail=proc.tail(output, 2500),
     )
-
-
-def _telling_line(output: str) -> str:
-    """The output line that best says what went wrong, without its "error:" or "cause:" tag."""
-    lines = [_TAG.sub("", line.strip()) for line in output.splitlines() if line.strip()]
-    for hint in _UNRESOLVABLE:
-        for line in lines:
-            if hint in line.lower():
-                return line
-    return lines[-1] if lines else ""
 
 
 def _yanked(output: str, report: Path, group: Pins) -> list[tuple[str, str, str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -225,6 +226,7 @@ _RESOLUTION_HINTS = (
     "must have their versions pinned",
 )
 _HASH_HINTS = ("do not match the hashes", "hash mismatch")
+_TAG = re.compile(r"^(?:error|cause|warning|hint):\s*", re.IGNORECASE)
 
 
 def _build_error(exc: CommandFailed, installer: str, log: Path) -> EnvBuildError:
@@ -243,7 +245,7 @@ def _build_error(exc: CommandFailed, installer: str, log: Path) -> EnvBuildError
     if any(hint in lowered for hint in _HASH_HINTS):
         return ResolutionError(
             f"{installer} refused a package whose hash does not match the model's --hash; nothing was kept",
-            value=_offending_line(output, _HASH_HINTS),
+            value=telling_line(output, _HASH_HINTS),
             fix=f"update the --hash in the model's requirements if the package changed on purpose; full log: {log}",
             log_path=str(log),
             tail=last,
@@ -251,7 +253,7 @@ def _build_error(exc: CommandFailed, installer: str, log: Path) -> EnvBuildError
     if any(hint in lowered for hint in _RESOLUTION_HINTS):
         return ResolutionError(
             f"{installer} could not resolve the model's requirements; nothing was kept",
-            value=_offending_line(output, _RESOLUTION_HINTS),
+            value=telling_line(output, _RESOLUTION_HINTS),
             fix=f"correct the pin in the model's requirements (or the index options); full log: {log}",
             log_path=str(log),
             tail=last,
@@ -265,13 +267,15 @@ def _build_error(exc: CommandFailed, installer: str, log: Path) -> EnvBuildError
     )
 
 
-def _offending_line(output: str, hints: tuple[str, ...]) -> str:
-    for line in output.splitlines():
-        low = line.lower()
-        if any(h in low for h in hints):
-            return line.strip()
-    lines = [line for line in output.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
+def telling_line(output: str, hints: tuple[str, ...]) -> str:
+    """The output line that best says what went wrong: the first hint (in the order given)
+    that some line contains wins; tags like "error:" are dropped; else the last line."""
+    lines = [_TAG.sub("", line.strip()) for line in output.splitlines() if line.strip()]
+    for hint in hints:
+        for line in lines:
+            if hint in line.lower():
+                return line
+    return lines[-1] if lines else ""
 
 
 def _remove(path: Path) -> None:
