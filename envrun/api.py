@@ -6,7 +6,7 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -251,8 +251,16 @@ def locked_resolution(resolution: Resolution, lock_path: Path) -> Resolution:
     return variant_resolution(resolution, spec)
 
 
-def ensure_environment(resolution: Resolution, settings: Settings) -> EnvHandle:
-    """The env for a resolution: reused when complete, else built (under a lock)."""
+def ensure_environment(
+    resolution: Resolution,
+    settings: Settings,
+    *,
+    before_build: Callable[[], None] | None = None,
+) -> EnvHandle:
+    """The env for a resolution: reused when complete, else built (under a lock).
+
+    `before_build` runs only when a build is coming (see store.ensure_env).
+    """
     backend = _backend(settings)
     # pip reads pip.conf and PIP_* itself; uv gets the merged options (and pip.conf's
     # constraint files) as flags, so both installers see the same configuration.
@@ -266,6 +274,7 @@ def ensure_environment(resolution: Resolution, settings: Settings) -> EnvHandle:
         extra_constraints=tuple(p for p, _ in resolution.config_constraints) if uv else (),
         installer_reason=resolution.installer.reason,
         settings=settings,
+        before_build=before_build,
     )
 
 
@@ -291,10 +300,15 @@ def predict(
         if locked is not None:
             resolution = locked_resolution(resolution, locked)
         # Said before the (possibly long) build, not after it.
-        for warning in (*resolution.warnings, *input_warnings, *_preflight(resolution, settings)):
+        for warning in (*resolution.warnings, *input_warnings):
             settings.reporter.warn(warning)
+
+        def preflight() -> None:
+            for warning in _preflight(resolution):
+                settings.reporter.warn(warning)
+
         env_start = time.monotonic()
-        env = ensure_environment(resolution, settings)
+        env = ensure_environment(resolution, settings, before_build=preflight)
         env_seconds = time.monotonic() - env_start
         if env.built:
             settings.reporter.step(f"env ready in {env.seconds:.1f}s: {env.path}")
@@ -314,21 +328,12 @@ def predict(
     )
 
 
-def _preflight(resolution: Resolution, settings: Settings) -> list[str]:
-    """Before a build only: pickled modules that the env about to be built will not provide.
+def _preflight(resolution: Resolution) -> list[str]:
+    """Pickled modules that the env about to be built will not provide (run before builds only).
 
-    A warm run skips it, so reuse stays fast; a cold one learns in milliseconds what would
-    otherwise surface as a load failure after the build.
+    A cold run learns in milliseconds what would otherwise surface as a load failure after the
+    build; a warm run never pays for it.
     """
-    from envrun.store import env_dir_for, read_state
-
-    if (
-        not settings.rebuild
-        and read_state(
-            env_dir_for(settings.cache_dir, resolution.fingerprint), resolution.fingerprint
-        )[0]
-    ):
-        return []
     from envrun.pickles import preflight_model
 
     try:

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,13 @@ def ensure_env(
     installer_reason: str,
     settings: Settings,
     extra_constraints: tuple[str, ...] = (),
+    before_build: Callable[[], None] | None = None,
 ) -> EnvHandle:
-    """Return the env for `fp`, building it under a per-fingerprint lock when needed."""
+    """Return the env for `fp`, building it under a per-fingerprint lock when needed.
+
+    `before_build` runs once the cache has no complete env, before any lock or build: the place
+    for checks that are worth their cost only when a build is coming.
+    """
     start = time.monotonic()
     env_dir = env_dir_for(settings.cache_dir, fp)
     if not settings.rebuild:
@@ -91,6 +97,8 @@ def ensure_env(
                 time.monotonic() - start,
                 state,
             )
+    if before_build is not None:
+        before_build()
 
     from filelock import FileLock, Timeout
 

@@ -172,3 +172,20 @@ def test_concurrent_callers_build_once(tmp_path: Path) -> None:
     assert not errors
     assert sorted(results) == [False, False, False, True]
     assert backend.builds == 1
+
+
+def test_before_build_runs_only_when_a_build_is_coming(tmp_path: Path) -> None:
+    backend, calls = FakeBackend(), []
+    settings = _settings(tmp_path)
+    for _ in range(2):
+        ensure_env(
+            _spec(),
+            fp="cd" * 32,
+            interpreter=INTERP,
+            backend=backend,  # type: ignore[arg-type]
+            plan_index=IndexOptions(),
+            installer_reason="default",
+            settings=settings,
+            before_build=lambda: calls.append("called"),
+        )
+    assert calls == ["called"]  # the second call is a cache hit
