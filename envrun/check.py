@@ -13,7 +13,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from envrun.errors import (
 )
 from envrun.model import ModelInfo, model_digest, read_model
 from envrun.settings import Settings
-from envrun.sigcheck import check_json_input
+from envrun.sigcheck import SignatureFinding, check_json_input
 from envrun.variants import VariantChange, variant_spec
 
 SCHEMA = "envrun.check/1"
@@ -166,7 +166,7 @@ def _run_side(
             if isinstance(exc, EnvBuildError):
                 raise
             side.status, side.error = "failed", _error_json(exc)
-            side.reason = exc.what
+            side.reason, side.failed_input = exc.what, item.name
             return
         for key in ("load", "predict"):
             side.timings[key] = side.timings.get(key, 0.0) + float(pred.timings.get(key, 0.0))
@@ -282,6 +282,25 @@ def _compare(left: Side, right: Side, item: CheckInput, tolerance: Tolerance) ->
     }
 
 
+def _with_envrun(finding: SignatureFinding, input_name: str, env: Side) -> dict[str, Any]:
+    """A signature finding with what envrun's worker did with that column in the env's run."""
+    error = env.error or {}
+    message = str(error.get("message", "")).removeprefix(
+        "the model's env could not use the input: "
+    )
+    if input_name in env.values:
+        outcome = "accepted"
+    elif env.failed_input != input_name:
+        outcome = "not run (the env stopped at an earlier input)"
+    elif error.get("stage") in ("input", "request") and f"column {finding.column!r}" in message:
+        outcome = f"refused: {message}"
+    else:
+        outcome = f"not reached (the env stopped first: {message})"
+    return replace(
+        finding, envrun=outcome, message=f"{finding.message}; envrun: {outcome}"
+    ).to_json()
+
+
 def _host_side(
     model: ModelInfo, inputs: list[CheckInput], names: Sequence[str], settings: Settings
 ) -> Side:
@@ -373,7 +392,10 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
             for item in inputs:
                 comparisons.append(_compare(env, other, item, options.tolerance))
     findings_by_input = {
-        item.name: [f.to_json() for f in check_json_input(item.path, model.signature_inputs)]
+        item.name: [
+            _with_envrun(f, item.name, env)
+            for f in check_json_input(item.path, model.signature_inputs)
+        ]
         for item in inputs
     }
     verdict = verdict_of(

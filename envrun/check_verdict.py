@@ -30,6 +30,7 @@ class Side:
     values: dict[str, Any] = field(default_factory=dict)  # input name -> decoded output
     stored: dict[str, StoredOutput] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    failed_input: str | None = None  # the input the side stopped at, when it failed
 
     def to_json(self) -> dict[str, Any]:
         """The side as the report schema has it."""

@@ -38,9 +38,11 @@ class SignatureFinding:
     natural_dtype: str  # the dtype pandas gives the column built from the JSON values
     json_path: str  # what MLflow's scoring server does with it
     in_process: str  # what MLflow's schema enforcement does when a caller passes a DataFrame
-    envrun: str  # what envrun's worker does (the same on host and env)
     severity: str  # "error" when the JSON path changes values, else "warning"
     message: str
+    # What envrun's worker did with the input, read off the env's own run (see check.py): the
+    # worker's rules are not restated here, so this can never disagree with what happened.
+    envrun: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Plain-data form for the report."""
@@ -134,32 +136,6 @@ def _changed(declared: str, raw: Any, cast: Any) -> bool:
     return bool(raw != cast)
 
 
-def _envrun_accepts(declared: str, natural: str, values: list[Any]) -> tuple[bool, str]:  # noqa: PLR0911
-    """What envrun's worker does with the column (see _cast_column in _worker.py)."""
-    numbers = natural in ("int64", "float64", "bool")
-    if declared in _INT_RANGE:
-        if not numbers:
-            return False, f"refused: only numbers convert to {declared}"
-        low, high = _INT_RANGE[declared]
-        for v in values:
-            if v is None or (isinstance(v, float) and (not math.isfinite(v) or v != round(v))):
-                return False, f"refused: {_text(v)} is not a whole number"
-            if not low <= v <= high:
-                return False, f"refused: {_text(v)} does not fit in {_DTYPE[declared]}"
-        return True, f"accepted as {_DTYPE[declared]}"
-    if declared in ("double", "float"):
-        if not numbers:
-            return False, f"refused: only numbers convert to {declared}"
-        return True, f"accepted as {_DTYPE[declared]}"
-    if declared == "boolean":
-        if natural in {"bool", "object"}:
-            return True, "accepted"
-        if natural == "int64" and all(v in (0, 1) for v in values):
-            return True, "accepted (0/1 as booleans)"
-        return False, "refused: only booleans or 0/1 integers convert"
-    return True, "accepted"
-
-
 def _in_process(declared: str, natural: str) -> tuple[bool, str]:
     if _DTYPE[declared] == natural:
         return True, "accepted"
@@ -200,7 +176,6 @@ def check_column(name: str, declared: str, values: list[Any]) -> SignatureFindin
     else:
         json_path = f"cast to {_DTYPE[declared]} (values kept)"
     severity = "error" if changed_value is not None and json_ok else "warning"
-    _, envrun = _envrun_accepts(declared, natural, values)
     if not json_ok:
         served = f"refuses {_text(shown)}"
     elif changed_value is not None and declared != "string":
@@ -212,8 +187,7 @@ def check_column(name: str, declared: str, values: list[Any]) -> SignatureFindin
     verdict = "accepts it" if inproc_ok else f"refuses it ({inproc.removeprefix('refused: ')})"
     message = (
         f"column {name!r} ({declared}): MLflow's scoring server {served}, while "
-        f"model.predict() on a DataFrame of the same values ({natural}) {verdict}; "
-        f"envrun: {envrun}"
+        f"model.predict() on a DataFrame of the same values ({natural}) {verdict}"
     )
     return SignatureFinding(
         column=name,
@@ -222,7 +196,6 @@ def check_column(name: str, declared: str, values: list[Any]) -> SignatureFindin
         natural_dtype=natural,
         json_path=json_path,
         in_process=inproc,
-        envrun=envrun,
         severity=severity,
         message=message,
     )
