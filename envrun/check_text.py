@@ -5,13 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from envrun.report import fmt_number, fmt_seconds
+
 _MARK = {"equal": "=", "close": "≈", "differs": "≠", "skipped": "-"}
-
-
-def _num(value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"{value:.3g}"
-    return str(value)
 
 
 def _side_line(key: str, side: Mapping[str, Any]) -> str:
@@ -29,7 +25,7 @@ def _side_line(key: str, side: Mapping[str, Any]) -> str:
         parts.append(f"fingerprint {str(env['fingerprint'])[:12]}")
     timings = side.get("timings") or {}
     if timings:
-        parts.append(", ".join(f"{k} {_num(v)}s" for k, v in timings.items()))
+        parts.append(", ".join(f"{k} {fmt_seconds(v)}" for k, v in timings.items()))
     status = str(side.get("status") or "unknown")
     if status != "ok":
         parts = [f"{status.upper()}: {side.get('reason') or ''}"]
@@ -59,7 +55,7 @@ def render_terminal(doc: Mapping[str, Any], *, verbose: bool = False) -> str:  #
             where = out.get("path") or "(output)"
             lines.append(
                 f"      {where}: {out.get('differing')}/{out.get('total')} differ, "
-                f"max abs {_num(out.get('max_abs'))}, max rel {_num(out.get('max_rel'))}"
+                f"max abs {fmt_number(out.get('max_abs'))}, max rel {fmt_number(out.get('max_rel'))}"
             )
             for diff in (out.get("first") or [])[:3]:
                 lines.append(
