@@ -364,6 +364,15 @@ def predict_in_process(
     )
 
 
+def validate_input(model: ModelInfo, input_source: str, *, fmt: str | None = None) -> list[str]:
+    """Read an input and check it against the signature, as predict does before any build.
+
+    Raises InputError for input no env could use; returns the warnings (dropped columns...).
+    """
+    with _call(model, input_source, fmt=fmt, stdin=None, params=None, want_packages=False) as call:
+        return call[3]
+
+
 def run_input(
     model: str | Path | ModelInfo,
     input_source: str,

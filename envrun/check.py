@@ -111,6 +111,15 @@ def model_inputs(model: ModelInfo, given: Sequence[str]) -> list[CheckInput]:
     return found
 
 
+def _checked_inputs(model: ModelInfo, given: Sequence[str]) -> list[CheckInput]:
+    """model_inputs, each read and checked against the signature as predict does: before any
+    build, so a malformed input or a missing column fails in milliseconds."""
+    inputs = model_inputs(model, given)
+    for item in inputs:
+        api.validate_input(model, str(item.path))
+    return inputs
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -350,7 +359,7 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
     """Run the check and build its report document; raises only for errors that stop it early."""
     start = time.monotonic()
     model = read_model(model_dir)
-    inputs = model_inputs(model, options.inputs)
+    inputs = _checked_inputs(model, options.inputs)
     baseline = load_baseline(options.baseline) if options.baseline else None
     digest = model_digest(model.path)
     resolution = api.resolve_model(model, settings)

@@ -478,6 +478,11 @@ def test_usage_errors_come_before_any_build(tmp_path: Path, cache: Path) -> None
         "check", MODELS / "numpy_custom", "--baseline", tmp_path / "nope.json", cache_dir=cache
     )
     assert missing.returncode == 2 and "baseline file not found" in missing.stderr
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"dataframe_split": {"columns": ["sepal_len"], "data": [[1.0]]}}')
+    columns = run_envrun("check", MODELS / "mlflow_sklearn", wrong, cache_dir=cache)
+    assert columns.returncode == 2
+    assert "sepal_length" in columns.stderr and "fix:" in columns.stderr
     assert not (cache / "envs").exists()
 
 
