@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from envrun.cli import main
+from envrun.cli.app import main
 
 raise SystemExit(main())

@@ -13,19 +13,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from envrun.backends import Backend, get_backend
-from envrun.bridge import WorkerResult, build_request, run_in_env, run_in_process
-from envrun.interpreters import Interpreter, find_interpreter
-from envrun.model import ModelInfo, read_model
-from envrun.pipconf import PipConfig
-from envrun.requirements import IndexOptions
+from envrun.env.backends.base import Backend, get_backend
+from envrun.env.interpreters import Interpreter, find_interpreter
+from envrun.env.pipconf import PipConfig
+from envrun.env.requirements import IndexOptions
+from envrun.env.sources import resolve_spec
+from envrun.env.spec import EnvSpec, fingerprint
+from envrun.env.store import EnvHandle, ensure_env
+from envrun.model.mlmodel import ModelInfo, read_model
+from envrun.run.bridge import WorkerResult, build_request, run_in_env, run_in_process
 from envrun.settings import Choice, Settings
-from envrun.sources import resolve_spec
-from envrun.spec import EnvSpec, fingerprint
-from envrun.store import EnvHandle, ensure_env
 
 if TYPE_CHECKING:
-    from envrun.lock import Lock
+    from envrun.env.lock import Lock
 
 
 @dataclass(frozen=True)
@@ -96,21 +96,21 @@ class Prediction:
     @cached_property
     def value(self) -> Any:
         """The model's output as Python objects (numpy arrays; pandas objects when available)."""
-        from envrun.values import decode
+        from envrun.run.values import decode
 
         return decode(self.output, self.arrays)
 
     @cached_property
     def summary(self) -> str:
         """One line describing the output ("ndarray float64 (4, 2)")."""
-        from envrun.values import summarize
+        from envrun.run.values import summarize
 
         return summarize(self.output)
 
     @cached_property
     def jsonable(self) -> Any:
         """The lossless output as plain JSON-safe data (dtypes, shapes, non-finite floats kept)."""
-        from envrun.values import to_jsonable
+        from envrun.run.values import to_jsonable
 
         return to_jsonable(self.output, self.arrays)
 
@@ -127,7 +127,7 @@ class PredictRun:
 
 
 def _read_pip_config(settings: Settings) -> PipConfig:
-    from envrun.pipconf import read_pip_config
+    from envrun.env.pipconf import read_pip_config
 
     return read_pip_config(settings.environ, home=Path.home())
 
@@ -227,7 +227,7 @@ def lock_resolution(
     resolution: Resolution, settings: Settings, *, exclude_newer: str | None = None
 ) -> Lock:
     """Resolve a resolution's spec, transitive dependencies included, into a lock."""
-    from envrun.lock import compile_lock
+    from envrun.env.lock import compile_lock
 
     return compile_lock(
         resolution.spec,
@@ -244,7 +244,7 @@ def lock_resolution(
 
 def locked_resolution(resolution: Resolution, lock_path: Path) -> Resolution:
     """The resolution that builds exactly the lock file's pins (hash-checked)."""
-    from envrun.lock import read_lock, spec_from_lock
+    from envrun.env.lock import read_lock, spec_from_lock
 
     lock = read_lock(lock_path)
     spec = spec_from_lock(lock, lock_path, resolution.spec, model_dir=resolution.model.path)
@@ -334,7 +334,7 @@ def _preflight(resolution: Resolution) -> list[str]:
     A cold run learns in milliseconds what would otherwise surface as a load failure after the
     build; a warm run never pays for it.
     """
-    from envrun.pickles import preflight_model
+    from envrun.pickles.preflight import preflight_model
 
     try:
         findings = preflight_model(resolution.model, resolution.spec).findings
@@ -405,7 +405,7 @@ def _call(
     want_packages: bool,
 ) -> Iterator[tuple[ModelInfo, Path, dict[str, Any], list[str]]]:
     """One call's control dir, holding the checked input; yields the worker request and warnings."""
-    from envrun.inputs import check_against_signature, read_input
+    from envrun.run.inputs import check_against_signature, read_input
 
     model = model_dir if isinstance(model_dir, ModelInfo) else read_model(model_dir)
     with tempfile.TemporaryDirectory(prefix="envrun-") as tmp:
@@ -423,7 +423,7 @@ def _call(
 
 
 def _prediction(side: str, result: WorkerResult) -> Prediction:
-    from envrun.values import read_side_files, to_jsonable
+    from envrun.run.values import read_side_files, to_jsonable
 
     response = result.response
     tree = response.get("output") or {"kind": "none"}

@@ -128,7 +128,7 @@ def test_installed_drift_after_someone_changes_the_env(tmp_path: Path, cache: Pa
 
 def test_lock_then_a_new_release_is_lock_drift(tmp_path: Path, cache: Path) -> None:
     model = _model(tmp_path / "m", "envrun_probe_pkg\n", versions=("1.0.0",))
-    lock = model / "envrun.lock"
+    lock = model / "envrun.env.lock"
     made = run_envrun("lock", model, "-o", lock, cache_dir=cache)
     assert made.returncode == 0, made.stderr
     text = lock.read_text()
@@ -155,7 +155,7 @@ def test_lock_then_a_new_release_is_lock_drift(tmp_path: Path, cache: Path) -> N
 
 def test_a_lock_older_than_the_declared_requirements_is_drift(tmp_path: Path, cache: Path) -> None:
     model = _model(tmp_path / "m", "envrun_probe_pkg==1.0.0\n")
-    assert run_envrun("lock", model, "-o", model / "envrun.lock", cache_dir=cache).returncode == 0
+    assert run_envrun("lock", model, "-o", model / "envrun.env.lock", cache_dir=cache).returncode == 0
     write(model / "requirements.txt", "--find-links ./links\nenvrun_probe_pkg==2.0.0\n")
     code, doc = _drift(model, "--skip", "host", "--skip", "availability", cache=cache)
     stale = [f for f in _findings(doc, "lock") if f["subject"] == "lock"]
@@ -165,7 +165,7 @@ def test_a_lock_older_than_the_declared_requirements_is_drift(tmp_path: Path, ca
 
 def test_another_models_lock_is_refused(tmp_path: Path, cache: Path) -> None:
     model = _model(tmp_path / "m", "envrun_probe_pkg==1.0.0\n", versions=("1.0.0",))
-    lock = tmp_path / "envrun.lock"
+    lock = tmp_path / "envrun.env.lock"
     assert run_envrun("lock", model, "-o", lock, cache_dir=cache).returncode == 0
     other = _model(tmp_path / "other", "envrun_probe_pkg==2.0.0\n")
     result = run_envrun(
@@ -177,7 +177,7 @@ def test_another_models_lock_is_refused(tmp_path: Path, cache: Path) -> None:
 
 def test_a_tampered_lock_fails_the_build(tmp_path: Path, cache: Path) -> None:
     model = _model(tmp_path / "m", "envrun_probe_pkg==1.0.0\n", versions=("1.0.0",))
-    lock = tmp_path / "envrun.lock"
+    lock = tmp_path / "envrun.env.lock"
     assert run_envrun("lock", model, "-o", lock, cache_dir=cache).returncode == 0
     digest = hashlib.sha256(PROBE["1.0.0"].read_bytes()).hexdigest()
     lock.write_text(lock.read_text().replace(digest, "0" * 64))

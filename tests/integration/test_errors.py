@@ -18,7 +18,7 @@ def _no_own_traceback(result: CliResult) -> None:
     assert not any(line.startswith("Traceback") for line in result.stderr.splitlines()), (
         result.stderr
     )
-    assert "envrun/cli.py" not in result.stderr
+    assert "envrun/cli/" not in result.stderr
 
 
 def _envs_built(cache: Path) -> bool:

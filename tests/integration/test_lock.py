@@ -19,9 +19,8 @@ from typing import ClassVar
 import pytest
 
 from envrun import api
-from envrun.errors import ResolutionError
-from envrun.interpreters import find_interpreter
-from envrun.lock import (
+from envrun.env.interpreters import find_interpreter
+from envrun.env.lock import (
     Lock,
     check_available,
     compile_lock,
@@ -29,10 +28,11 @@ from envrun.lock import (
     spec_from_lock,
     write_lock,
 )
-from envrun.requirements import IndexOptions
+from envrun.env.requirements import IndexOptions
+from envrun.env.spec import fingerprint
+from envrun.env.store import EnvHandle
+from envrun.errors import ResolutionError
 from envrun.settings import Settings, make_settings
-from envrun.spec import fingerprint
-from envrun.store import EnvHandle
 from tests.helpers import FIXTURES, make_model, write
 
 pytestmark = pytest.mark.integration

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from envrun.baseline import StoredOutput, load_baseline, save_baseline
-from envrun.check import model_inputs
+from envrun.check.baseline import StoredOutput, load_baseline, save_baseline
+from envrun.check.run import model_inputs
+from envrun.check.sigcheck import check_column, check_json_input, natural_dtype
+from envrun.check.variants import variant_spec
+from envrun.env.requirements import IndexOptions, ReqLine
+from envrun.env.spec import EnvSpec
 from envrun.errors import InputError
-from envrun.model import model_digest, read_model
-from envrun.requirements import IndexOptions, ReqLine
-from envrun.sigcheck import check_column, check_json_input, natural_dtype
-from envrun.spec import EnvSpec
-from envrun.variants import variant_spec
+from envrun.model.mlmodel import model_digest, read_model
 from tests.helpers import MODELS, make_model, write
 
 # What MLflow 3.17.2 does with JSON values on its two paths (read off real runs of

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from envrun import api, cli
+from envrun import api
+from envrun.cli import app as cli
 
 
 def test_internal_error_has_no_traceback_on_screen(

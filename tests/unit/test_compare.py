@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from envrun._worker import Encoder
-from envrun.compare import (
+from envrun.check.compare import (
     DEFAULT_TOLERANCES,
     Comparison,
     OutputDiff,
@@ -23,7 +22,8 @@ from envrun.compare import (
     compare,
 )
 from envrun.errors import EnvrunError
-from envrun.values import Frame, IndexValue, Opaque, SeriesValue, decode
+from envrun.run.values import Frame, IndexValue, Opaque, SeriesValue, decode
+from envrun.run.worker.core import Encoder
 
 try:
     import pandas as pd
@@ -415,7 +415,7 @@ def as_pandas(value: Any, tmp_path: Path) -> Any:
 
 FRAME_MODES = [
     pytest.param(as_pandas, id="pandas"),
-    pytest.param(pandas_free, id="envrun.values.Frame"),
+    pytest.param(pandas_free, id="envrun.run.values.Frame"),
 ]
 
 
@@ -599,6 +599,6 @@ def test_long_values_are_shortened() -> None:
 
 
 def test_importing_the_module_does_not_import_numpy() -> None:
-    code = "import sys, envrun.compare; print('numpy' in sys.modules, 'pandas' in sys.modules)"
+    code = "import sys, envrun.check.compare; print('numpy' in sys.modules, 'pandas' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envrun.drift import (
+from envrun.drift.collectors import (
     DriftReport,
     Finding,
     ModelDrift,
@@ -23,10 +23,10 @@ from envrun.drift import (
     pickle_findings,
     static_drift,
 )
-from envrun.drift_format import FORMATS, render
+from envrun.drift.formats import FORMATS, render
+from envrun.env.sources import resolve_spec
 from envrun.errors import ModelError
-from envrun.model import read_model
-from envrun.sources import resolve_spec
+from envrun.model.mlmodel import read_model
 from tests.helpers import FIXTURES, MODELS, make_model, write
 
 DRIFT = FIXTURES / "drift"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from envrun.errors import InputError
-from envrun.inputs import SPLIT_NOTE, InputSpec, check_against_signature, read_input
+from envrun.run.inputs import SPLIT_NOTE, InputSpec, check_against_signature, read_input
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -273,7 +273,7 @@ def test_npy_header_is_read_without_numpy(tmp_path: Path) -> None:
 
 def test_module_imports_neither_numpy_nor_pandas() -> None:
     code = (
-        f"import sys; sys.path.insert(0, {str(ROOT)!r}); import envrun.inputs; "
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); import envrun.run.inputs; "
         "print(sorted(m for m in ('numpy', 'pandas') if m in sys.modules))"
     )
     out = subprocess.run(

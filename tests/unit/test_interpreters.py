@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from envrun.env.interpreters import find_interpreter
 from envrun.errors import InterpreterNotFound
-from envrun.interpreters import find_interpreter
 
 
 def _fake_python(path: Path, version: str) -> Path:

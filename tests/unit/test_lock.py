@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from envrun.errors import SpecError
-from envrun.interpreters import Interpreter
-from envrun.lock import (
+from envrun.env.interpreters import Interpreter
+from envrun.env.lock import (
     build_lock,
     diff_pins,
     normalize_exclude_newer,
@@ -21,8 +20,9 @@ from envrun.lock import (
     unsatisfied,
     write_lock,
 )
-from envrun.requirements import IndexOptions, ReqLine
-from envrun.spec import EnvSpec, fingerprint
+from envrun.env.requirements import IndexOptions, ReqLine
+from envrun.env.spec import EnvSpec, fingerprint
+from envrun.errors import SpecError
 from tests.helpers import FIXTURES
 
 WHEEL = FIXTURES / "wheels" / "envrun_fixture_pkg-1.0.0-py3-none-any.whl"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from envrun.errors import ModelError
-from envrun.model import read_model
+from envrun.model.mlmodel import read_model
 from tests.helpers import make_model, write
 
 

@@ -21,15 +21,15 @@ from typing import Any
 
 import pytest
 
-from envrun.model import read_model
-from envrun.pickles import (
+from envrun.env.sources import resolve_spec
+from envrun.model.mlmodel import read_model
+from envrun.pickles.preflight import (
     Preflight,
     modules_provided_by,
     preflight,
     preflight_model,
     scan_pickle,
 )
-from envrun.sources import resolve_spec
 from tests.helpers import MODELS, copy_model, tree_snapshot, write
 
 FAKE_SOURCE = """

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from envrun.env.pipconf import PipConfig, config_files, read_pip_config
+from envrun.env.requirements import IndexOptions
 from envrun.errors import SpecError
-from envrun.pipconf import PipConfig, config_files, read_pip_config
-from envrun.requirements import IndexOptions
 
 
 class Machine:

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from envrun import proc
+from envrun.env.interpreters import Interpreter
+from envrun.env.requirements import IndexOptions, ReqLine
+from envrun.env.spec import EnvSpec, fingerprint
 from envrun.errors import CommandFailed, EnvrunError
-from envrun.interpreters import Interpreter
-from envrun.requirements import IndexOptions, ReqLine
 from envrun.settings import choose_installer, make_settings
-from envrun.spec import EnvSpec, fingerprint
 
 # --- proc: the one subprocess seam -------------------------------------------------------
 

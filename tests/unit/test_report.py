@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from envrun.errors import InputError
-from envrun.report import (
+from envrun.check.report.html import render_html
+from envrun.check.report.markdown import (
     SCHEMA,
     append_step_summary,
     fmt_number,
@@ -17,7 +17,7 @@ from envrun.report import (
     report_format,
     write_reports,
 )
-from envrun.report_html import render_html
+from envrun.errors import InputError
 
 DIGEST = "sha256:" + "3f" * 32
 ENV_FP = "ab12cd34ef56" + "0" * 52

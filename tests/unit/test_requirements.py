@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envrun.errors import SpecError
-from envrun.requirements import (
+from envrun.env.requirements import (
     IndexOptions,
     ParsedRequirements,
     ReqLine,
@@ -17,6 +16,7 @@ from envrun.requirements import (
     parse_requirements_file,
     render_requirements_txt,
 )
+from envrun.errors import SpecError
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

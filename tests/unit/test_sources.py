@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from envrun.env.sources import resolve_spec
 from envrun.errors import SpecError
-from envrun.model import read_model
-from envrun.sources import resolve_spec
+from envrun.model.mlmodel import read_model
 from tests.helpers import make_model, write
 
 

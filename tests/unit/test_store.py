@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from envrun.backends import InstallPlan
+from envrun.env.backends.base import InstallPlan
+from envrun.env.interpreters import Interpreter
+from envrun.env.requirements import IndexOptions, ReqLine
+from envrun.env.spec import EnvSpec
+from envrun.env.store import STATE_FILE, ensure_env, env_dir_for
 from envrun.errors import CommandFailed, EnvBuildError, ResolutionError
-from envrun.interpreters import Interpreter
-from envrun.requirements import IndexOptions, ReqLine
 from envrun.settings import Choice, Settings
-from envrun.spec import EnvSpec
-from envrun.store import STATE_FILE, ensure_env, env_dir_for
 
 INTERP = Interpreter(sys.executable, "3.11.7", "cpython", "linux-x86_64", "test")
 

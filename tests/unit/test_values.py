@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from envrun._worker import Encoder
 from envrun.errors import BridgeError
-from envrun.values import (
+from envrun.run.values import (
     Frame,
     IndexValue,
     Opaque,
@@ -23,6 +22,7 @@ from envrun.values import (
     summarize,
     to_jsonable,
 )
+from envrun.run.worker.core import Encoder
 
 try:
     import pandas as pd

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import envrun._worker as worker
-from envrun.values import decode
+import envrun.run.worker.core as worker
+from envrun.run.values import decode
 
 WORKER = Path(worker.__file__).resolve()
 

@@ -1,0 +1,109 @@
+"""The pip-tools tool venv: a cached virtualenv with pinned pip-tools and pip, per Python version.
+
+Locking and index checks with the pip installer run pip-compile and pip from this venv, never
+from envrun's own environment; it is built once under a file lock and marked complete last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from envrun import proc
+from envrun.env.backends.base import env_python
+from envrun.env.interpreters import Interpreter
+from envrun.errors import CommandFailed, EnvBuildError, SpecError
+from envrun.settings import Settings
+
+PIP_TOOLS_VERSION = "7.6.2"
+# pip-tools drives pip's internals, so the two are pinned together; pip 26.0.1 is the last for 3.9.
+_PIP_FOR_MINOR = {"3.9": "26.0.1"}
+_PIP_DEFAULT = "26.3"
+_TOOL_WAIT_SECONDS = 600.0
+
+
+def ensure_pip_tools(interpreter: Interpreter, settings: Settings) -> Path:
+    """The python of a cached venv with pip-tools for the interpreter's version (built once)."""
+    if tuple(int(p) for p in re.findall(r"\d+", interpreter.version)[:2]) < (3, 9):
+        raise SpecError(
+            f"the pip installer cannot lock for Python {interpreter.version} (pip-tools needs 3.9+)",
+            value=interpreter.path,
+            fix="use --installer uv",
+        )
+    name = f"pip-tools-{PIP_TOOLS_VERSION}-{interpreter.implementation}{interpreter.version}"
+    tool_dir = settings.cache_dir / "tools" / name
+    want = {"pip-tools": PIP_TOOLS_VERSION, "pip": _pip_version(interpreter)}
+    if _tool_ready(tool_dir, want):
+        return env_python(tool_dir)
+    from filelock import FileLock, Timeout
+
+    lock_path = settings.cache_dir / "locks" / f"{name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(lock_path), timeout=_TOOL_WAIT_SECONDS):
+            if not _tool_ready(tool_dir, want):  # check again: another process may have built it
+                _build_tool(tool_dir, interpreter, want, settings)
+    except Timeout:
+        raise EnvBuildError(
+            "timed out waiting for another process installing pip-tools",
+            value=str(lock_path),
+            fix="check for a stuck envrun process, or remove the lock file if none is running",
+        ) from None
+    return env_python(tool_dir)
+
+
+def _build_tool(
+    tool_dir: Path, interpreter: Interpreter, want: dict[str, str], settings: Settings
+) -> None:
+    shutil.rmtree(tool_dir, ignore_errors=True)
+    tool_dir.parent.mkdir(parents=True, exist_ok=True)
+    log = settings.cache_dir / "logs" / f"{tool_dir.name}-{os.getpid()}.log"
+    settings.reporter.step(
+        f"installing pip-tools {PIP_TOOLS_VERSION} for Python {interpreter.version}"
+    )
+    create = [sys.executable, "-m", "virtualenv", "--python", interpreter.path, str(tool_dir)]
+    create += ["--no-periodic-update", "--no-download", "--quiet"]
+    install = [str(env_python(tool_dir)), "-m", "pip", "install", "--disable-pip-version-check"]
+    install += ["--no-input", *(f"{name}=={version}" for name, version in want.items())]
+    try:
+        # The same virtualenv app-data dir as the pip backend, so the seed wheels are shared.
+        data = str(settings.cache_dir / "virtualenv-data")
+        proc.run(create, env={"VIRTUALENV_OVERRIDE_APP_DATA": data}, log=log)
+        proc.run(install, env=_pip_env(settings), log=log, on_line=settings.reporter.line)
+    except CommandFailed as exc:
+        shutil.rmtree(tool_dir, ignore_errors=True)
+        raise EnvBuildError(
+            f"could not install pip-tools {PIP_TOOLS_VERSION}, which locking with pip needs",
+            value=" ".join(exc.argv[:6]),
+            fix=f"check the network or pip's index settings, or use --installer uv; log: {log}",
+            log_path=str(log),
+            tail=proc.tail(exc.stdout + exc.stderr, 2500),
+        ) from None
+    marker = tool_dir / ".envrun-tool.json"
+    tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(want), encoding="utf-8")
+    os.replace(tmp, marker)  # the completion marker, written last
+
+
+def _tool_ready(tool_dir: Path, want: dict[str, str]) -> bool:
+    try:
+        state = json.loads((tool_dir / ".envrun-tool.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    # The venv points at its base interpreter, which may have been removed since.
+    return bool(state == want and os.path.exists(env_python(tool_dir)))
+
+
+def _pip_version(interpreter: Interpreter) -> str:
+    return _PIP_FOR_MINOR.get(interpreter.minor, _PIP_DEFAULT)
+
+
+def _pip_env(settings: Settings) -> dict[str, str]:
+    """pip reads PIP_* itself: give it settings.environ's, not this process's (blank = unset)."""
+    env = {k: v for k, v in settings.environ.items() if k.startswith("PIP_")}
+    env.update({k: "" for k in os.environ if k.startswith("PIP_") and k not in settings.environ})
+    return env

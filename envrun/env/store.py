@@ -1,0 +1,298 @@
+"""The env cache: one env per fingerprint, built under a lock, trusted only with a complete marker."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envrun import __version__
+from envrun.env.backends.base import Backend, InstallPlan, env_python
+from envrun.env.interpreters import Interpreter, describe
+from envrun.env.requirements import IndexOptions
+from envrun.env.spec import CACHE_FORMAT, EnvSpec
+from envrun.errors import CommandFailed, EnvBuildError, ResolutionError
+from envrun.proc import tail
+from envrun.settings import Settings
+
+STATE_FILE = ".envrun-state.json"
+LOCK_WAIT_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class EnvHandle:
+    """A ready env: where it is, whether this call built it, and why."""
+
+    path: Path
+    python: Path
+    fingerprint: str
+    built: bool
+    reason: str
+    seconds: float
+    state: dict[str, Any]
+
+
+def env_dir_for(cache_dir: Path, fp: str) -> Path:
+    """Where the env with fingerprint `fp` lives (short, since shebangs have length limits)."""
+    return cache_dir / "envs" / fp[:20]
+
+
+def read_state(env_dir: Path, fp: str) -> tuple[dict[str, Any] | None, str]:  # noqa: PLR0911
+    """The env's completion marker if it is valid, else None and the reason it is not."""
+    state_path = env_dir / STATE_FILE
+    if not env_dir.exists():
+        return None, "no env for this fingerprint yet"
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, "a previous build did not finish (no completion marker)"
+    except (OSError, ValueError) as exc:
+        return None, f"the completion marker is unreadable ({exc.__class__.__name__})"
+    if not isinstance(state, dict):
+        return None, "the completion marker is malformed"
+    if state.get("cache_format") != CACHE_FORMAT:
+        return None, f"the env was built by an older cache format ({state.get('cache_format')})"
+    if state.get("fingerprint") != fp:
+        return None, "the completion marker belongs to another fingerprint"
+    # os.path.exists follows the venv's interpreter symlink: a removed base Python shows here.
+    if not os.path.exists(env_python(env_dir)):
+        return None, "the env's interpreter no longer exists (its base Python was removed or moved)"
+    return state, "cache hit"
+
+
+def ensure_env(
+    spec: EnvSpec,
+    *,
+    fp: str,
+    interpreter: Interpreter,
+    backend: Backend,
+    plan_index: IndexOptions,
+    installer_reason: str,
+    settings: Settings,
+    extra_constraints: tuple[str, ...] = (),
+    before_build: Callable[[], None] | None = None,
+) -> EnvHandle:
+    """Return the env for `fp`, building it under a per-fingerprint lock when needed.
+
+    `before_build` runs once the cache has no complete env, before any lock or build: the place
+    for checks that are worth their cost only when a build is coming.
+    """
+    start = time.monotonic()
+    env_dir = env_dir_for(settings.cache_dir, fp)
+    if not settings.rebuild:
+        state, _ = read_state(env_dir, fp)
+        if state is not None:
+            return EnvHandle(
+                env_dir,
+                env_python(env_dir),
+                fp,
+                False,
+                "cache hit",
+                time.monotonic() - start,
+                state,
+            )
+    if before_build is not None:
+        before_build()
+
+    from filelock import FileLock, Timeout
+
+    lock_path = settings.cache_dir / "locks" / f"{fp[:20]}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        settings.reporter.step("waiting for another envrun process that is building this env")
+        try:
+            lock.acquire(timeout=LOCK_WAIT_SECONDS)
+        except Timeout:
+            raise EnvBuildError(
+                "timed out waiting for another process building the same env",
+                value=str(lock_path),
+                fix="check for a stuck envrun process, or remove the lock file if none is running",
+            ) from None
+    try:
+        state, reason = read_state(env_dir, fp)
+        if state is not None and not settings.rebuild:
+            # Someone else finished the build while we waited for the lock.
+            return EnvHandle(
+                env_dir,
+                env_python(env_dir),
+                fp,
+                False,
+                "built by a concurrent process",
+                time.monotonic() - start,
+                state,
+            )
+        if settings.rebuild:
+            reason = "--rebuild requested"
+        plan = InstallPlan(
+            spec.build_dependencies,
+            spec.requirements,
+            spec.constraints,
+            plan_index,
+            settings.cache_dir / "tmp" / f"{fp[:20]}-{os.getpid()}",
+            extra_constraints,
+        )
+        state = _build(
+            spec,
+            env_dir=env_dir,
+            fp=fp,
+            interpreter=interpreter,
+            backend=backend,
+            plan=plan,
+            installer_reason=installer_reason,
+            settings=settings,
+            reason=reason,
+        )
+        return EnvHandle(
+            env_dir, env_python(env_dir), fp, True, reason, time.monotonic() - start, state
+        )
+    finally:
+        lock.release()
+
+
+def _build(
+    spec: EnvSpec,
+    *,
+    env_dir: Path,
+    fp: str,
+    interpreter: Interpreter,
+    backend: Backend,
+    plan: InstallPlan,
+    installer_reason: str,
+    settings: Settings,
+    reason: str,
+) -> dict[str, Any]:
+    reporter = settings.reporter
+    started = time.monotonic()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log = settings.cache_dir / "logs" / f"{fp[:20]}-{stamp}-{os.getpid()}.log"
+    if env_dir.exists():
+        reporter.step(f"rebuilding env: {reason}")
+        _remove(env_dir)
+    else:
+        reporter.step(f"building env ({reason})")
+    env_dir.parent.mkdir(parents=True, exist_ok=True)
+    count = len(spec.requirements) + len(spec.build_dependencies)
+    try:
+        reporter.step(f"creating virtualenv with {backend.name} (Python {interpreter.version})")
+        backend.create(env_dir, interpreter.path, log=log, on_line=reporter.line)
+        reporter.step(
+            f"installing {count} requirement{'s' if count != 1 else ''} with {backend.name}"
+        )
+        backend.install(env_dir, plan, log=log, on_line=reporter.line)
+        installed = backend.list_installed(env_dir)
+        state = {
+            "cache_format": CACHE_FORMAT,
+            "fingerprint": fp,
+            "envrun_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "build_seconds": round(time.monotonic() - started, 3),
+            "build_reason": reason,
+            "installer": {
+                "name": backend.name,
+                "version": backend.version(),
+                "reason": installer_reason,
+            },
+            "interpreter": describe(interpreter),
+            "spec": spec.to_json(),
+            "index": plan.index.to_json(),
+            "extra_constraints": list(plan.extra_constraints),
+            "installed": installed,
+            "log": str(log),
+        }
+        tmp = env_dir / f"{STATE_FILE}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, env_dir / STATE_FILE)  # the marker, written last: the env is now complete
+    except CommandFailed as exc:
+        _remove(env_dir)
+        raise _build_error(exc, backend.name, log) from None
+    except BaseException:
+        _remove(env_dir)
+        raise
+    finally:
+        shutil.rmtree(plan.workdir, ignore_errors=True)
+    return state
+
+
+_RESOLUTION_HINTS = (
+    "no solution found",
+    "no matching distribution",
+    "could not find a version",
+    "resolutionimpossible",
+    "because there is no version",
+    "not found in the package registry",
+    "conflicting dependencies",
+    "hashes are required",
+    "must have their versions pinned",
+)
+_HASH_HINTS = ("do not match the hashes", "hash mismatch")
+_TAG = re.compile(r"^(?:error|cause|warning|hint):\s*", re.IGNORECASE)
+
+
+def _build_error(exc: CommandFailed, installer: str, log: Path) -> EnvBuildError:
+    """Classify an installer failure: resolution (exit 2), timeout or other build failure (3)."""
+    output = (exc.stdout + "\n" + exc.stderr).strip()
+    last = tail(output, 2500)
+    lowered = output.lower()
+    if exc.timed_out:
+        return EnvBuildError(
+            f"{installer} timed out while building the env",
+            value=" ".join(exc.argv),
+            fix=f"check the network or index, then retry; full log: {log}",
+            log_path=str(log),
+            tail=last,
+        )
+    if any(hint in lowered for hint in _HASH_HINTS):
+        return ResolutionError(
+            f"{installer} refused a package whose hash does not match the model's --hash; nothing was kept",
+            value=telling_line(output, _HASH_HINTS),
+            fix=f"update the --hash in the model's requirements if the package changed on purpose; full log: {log}",
+            log_path=str(log),
+            tail=last,
+        )
+    if any(hint in lowered for hint in _RESOLUTION_HINTS):
+        return ResolutionError(
+            f"{installer} could not resolve the model's requirements; nothing was kept",
+            value=telling_line(output, _RESOLUTION_HINTS),
+            fix=f"correct the pin in the model's requirements (or the index options); full log: {log}",
+            log_path=str(log),
+            tail=last,
+        )
+    return EnvBuildError(
+        f"{installer} failed while building the env (exit code {exc.returncode}); nothing was kept",
+        value=" ".join(exc.argv[:4]) + " ...",
+        fix=f"read the installer's last lines above; full log: {log}",
+        log_path=str(log),
+        tail=last,
+    )
+
+
+def telling_line(output: str, hints: tuple[str, ...]) -> str:
+    """The output line that best says what went wrong: the first hint (in the order given)
+    that some line contains wins; tags like "error:" are dropped; else the last line."""
+    lines = [_TAG.sub("", line.strip()) for line in output.splitlines() if line.strip()]
+    for hint in hints:
+        for line in lines:
+            if hint in line.lower():
+                return line
+    return lines[-1] if lines else ""
+
+
+def _remove(path: Path) -> None:
+    # Rename first so a half-removed tree is never mistaken for an env, then delete.
+    if not path.exists():
+        return
+    doomed = path.with_name(f".{path.name}.removing-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.replace(path, doomed)
+    except OSError:
+        doomed = path
+    shutil.rmtree(doomed, ignore_errors=True)

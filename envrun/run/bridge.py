@@ -1,0 +1,208 @@
+"""Host side of the bridge: a control directory per call, the stdlib-only worker, typed results."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import sys
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envrun import proc
+from envrun.errors import BridgeError, CommandFailed, InputError, PredictError
+from envrun.model.mlmodel import ModelInfo
+
+PROTOCOL = 1
+WORKER = Path(__file__).parent / "worker" / "core.py"
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    """The worker's response and what it printed."""
+
+    response: dict[str, Any]
+    ctl_dir: Path
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def build_request(
+    model: ModelInfo,
+    *,
+    input_path: Path,
+    input_format: str,
+    params: dict[str, Any] | None,
+    want_packages: bool = False,
+    enforce_signature: bool = True,
+) -> dict[str, Any]:
+    """The request.json the worker reads: everything it needs, so it never parses YAML."""
+    conf = model.pyfunc
+    return {
+        "protocol": PROTOCOL,
+        "model": {
+            "dir": str(model.path),
+            "loader_module": conf.loader_module,
+            "code": conf.code,
+            "data": conf.data,
+            "model_config": conf.model_config,
+            "predict_fn": conf.predict_fn,
+        },
+        "signature": {"inputs": model.signature_inputs, "params": model.signature_params},
+        "input": {"path": str(input_path), "format": input_format},
+        "params": params,
+        "enforce_signature": enforce_signature,
+        "want_packages": want_packages,
+    }
+
+
+def _write_request(ctl_dir: Path, request: dict[str, Any]) -> None:
+    (ctl_dir / "request.json").write_text(json.dumps(request, indent=1), encoding="utf-8")
+
+
+def run_in_env(
+    python: Path, ctl_dir: Path, request: dict[str, Any], *, timeout: float | None = None
+) -> WorkerResult:
+    """Run the worker with the env's interpreter in isolated mode.
+
+    -I drops the user site, PYTHON* variables and the script's directory from sys.path; -B keeps
+    the model directory free of __pycache__ (it may be read-only, and it is the user's).
+    """
+    _write_request(ctl_dir, request)
+    start = time.monotonic()
+    try:
+        result = proc.run(
+            [str(python), "-I", "-B", str(WORKER), str(ctl_dir)], timeout=timeout, check=False
+        )
+    except CommandFailed as exc:
+        if exc.timed_out:
+            raise BridgeError(
+                f"the model did not answer within {timeout:g} s and was stopped",
+                value=str(request["model"]["dir"]),
+                fix="raise --timeout, or check the model for an endless loop",
+                stderr=exc.stderr,
+            ) from None
+        raise BridgeError(
+            "the env's interpreter could not be started",
+            value=str(python),
+            fix="rebuild the env with --rebuild",
+            stderr=exc.stderr,
+        ) from None
+    seconds = time.monotonic() - start
+    response = _read_response(ctl_dir, result.returncode, result.stderr, _where(request))
+    return WorkerResult(response, ctl_dir, result.stdout, result.stderr, seconds)
+
+
+def run_in_process(ctl_dir: Path, request: dict[str, Any]) -> WorkerResult:
+    """Run the same worker code inside this process (the host's packages, the host's Python)."""
+    from envrun.run.worker import core as _worker
+
+    _write_request(ctl_dir, request)
+    out, err = io.StringIO(), io.StringIO()
+    start = time.monotonic()
+    saved = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # as -B in the env: no __pycache__ in the user's model dir
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = _worker.serve(str(ctl_dir))
+    finally:
+        sys.dont_write_bytecode = saved
+        _forget_modules_under(Path(str(request["model"]["dir"])))
+    seconds = time.monotonic() - start
+    response = _read_response(ctl_dir, code, err.getvalue(), _where(request))
+    return WorkerResult(response, ctl_dir, out.getvalue(), err.getvalue(), seconds)
+
+
+def _forget_modules_under(model_dir: Path) -> None:
+    """Drop the model's own code modules from sys.modules after an in-process run.
+
+    Two models may both ship a `code/model.py`; without this the second would get the first's.
+    """
+    root = str(model_dir.resolve())
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and str(Path(path).resolve()).startswith(root + "/"):
+            del sys.modules[name]
+
+
+def _read_response(ctl_dir: Path, returncode: int, stderr: str, where: str) -> dict[str, Any]:
+    """Load response.json; raise the typed error it reports. `where` names the model for messages."""
+    path = ctl_dir / "response.json"
+    try:
+        response = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BridgeError(
+            f"the worker ended without an answer ({_describe_exit(returncode)})",
+            value=proc.tail(stderr, 1500).strip() or "(no output on stderr)",
+            fix="the model crashed the interpreter (out of memory, a native crash, os._exit); "
+            "run again with -v to see its output",
+            returncode=returncode,
+            stderr=stderr,
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise BridgeError(
+            "the worker wrote an unreadable response",
+            value=f"{path}: {exc}",
+            fix="report this as an envrun bug, with the model if possible",
+            returncode=returncode,
+            stderr=stderr,
+        ) from None
+    if not isinstance(response, dict) or response.get("protocol") != PROTOCOL:
+        raise BridgeError(
+            "the worker answered in an unknown protocol version",
+            value=repr(response.get("protocol") if isinstance(response, dict) else response),
+            fix="rebuild the env with --rebuild",
+            returncode=returncode,
+            stderr=stderr,
+        )
+    if response.get("status") != "ok":
+        raise _error_from(response, returncode, stderr, where)
+    return response
+
+
+def _error_from(response: dict[str, Any], returncode: int, stderr: str, where: str) -> Exception:
+    error = response.get("error") or {}
+    stage = str(error.get("stage") or "predict")
+    etype = str(error.get("type") or "Error")
+    message = str(error.get("message") or "")
+    tb = str(error.get("traceback") or "")
+    if stage in ("request", "input"):
+        return InputError(
+            f"the model's env could not use the input: {message}",
+            value=where,
+            fix="make the input match the model's signature (see `envrun resolve` for it)",
+        )
+    if stage == "load":
+        what = f"loading the model failed: {etype}: {message}"
+        fix = "check the loader module and that the model's requirements provide every module it imports"
+    else:
+        what = f"the model raised while predicting: {etype}: {message}"
+        fix = "the error comes from the model's own code; its traceback is above"
+    return PredictError(
+        what,
+        value=where,
+        fix=fix,
+        traceback=tb,
+        returncode=returncode,
+        stderr=stderr,
+        error_type=etype,
+        stage=stage,
+    )
+
+
+def _where(request: dict[str, Any]) -> str:
+    model = request.get("model") or {}
+    return f"model {model.get('dir')} (loader_module {model.get('loader_module')})"
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
