@@ -214,6 +214,8 @@ def classify(module: str, name: str, how: str) -> Verdict:  # noqa: PLR0911 - on
         if last in _DANGEROUS_ATTRS:
             return Verdict(DANGEROUS, _DANGEROUS_ATTRS[last], f"attribute {last} of an object")
         return Verdict(UNKNOWN, None, "an attribute of an object built by the pickle")
+    if how == "import":  # cloudpickle imports os for a function that uses os.path: normal
+        return Verdict(UNKNOWN, None, "a module imported by name; what is taken from it is judged")
     if found := _dangerous(module, name):
         category, what = found
         return Verdict(DANGEROUS, category, f"{what}: {CATEGORIES[category]}")
@@ -221,8 +223,6 @@ def classify(module: str, name: str, how: str) -> Verdict:  # noqa: PLR0911 - on
     if "." in name and last in _DANGEROUS_ATTRS:  # pathlib.Path.write_text, by getattr or name
         category = _DANGEROUS_ATTRS[last]
         return Verdict(DANGEROUS, category, f"{module}.{name}: {CATEGORIES[category]}")
-    if how == "import":
-        return Verdict(UNKNOWN, None, "a module imported by name (its attributes are judged)")
     if _covered(_CODE_BY_VALUE, module, name):
         return Verdict(CODE_BY_VALUE, None, "rebuilds a function or class from its code")
     if _covered(_SAFE, module, name):
