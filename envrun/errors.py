@@ -41,6 +41,25 @@ class SpecError(EnvrunError):
     """An environment file (python_env.yaml, requirements.txt, conda.yaml) is invalid."""
 
 
+class UnsafeModelError(ModelError):
+    """The model's pickles would run something dangerous when loaded; carries the findings.
+
+    Exit 2, as for other models refused before anything runs (an unsafe path in MLmodel): nothing
+    was built or loaded, and the fix is in the caller's hands (trust the model, or remove the file).
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        value: str | None = None,
+        fix: str | None = None,
+        findings: tuple[object, ...] = (),
+    ) -> None:
+        self.findings = findings
+        super().__init__(what, value=value, fix=fix)
+
+
 class InputError(EnvrunError):
     """The prediction input cannot be read or does not match the model's signature."""
 

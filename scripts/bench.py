@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,37 @@ def interleaved(
     return statistics.median(ta), statistics.median(tb)
 
 
+def scan_row(cache: Path, repeat: int) -> tuple[str, str, str, str]:
+    """(f) the pickle safety scan of the largest fixture, in-process: cold, and warm from the cache."""
+    from envrun.model.mlmodel import model_digest
+    from envrun.pickles.safety import scan_model
+
+    def size(model: Path) -> int:
+        return sum(p.stat().st_size for p in model.rglob("*") if p.is_file())
+
+    model = max((p for p in MODELS.iterdir() if p.is_dir()), key=size)
+    scans = cache / "scan-bench"
+
+    def once(fn: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    scan_model(model)  # imports and page cache warm for both sides
+    cold = statistics.median(once(lambda: scan_model(model)) for _ in range(repeat))
+    digest = statistics.median(once(lambda: model_digest(model)) for _ in range(repeat))
+    scan_model(model, cache_root=scans)
+    warm = statistics.median(
+        once(lambda: scan_model(model, cache_root=scans)) for _ in range(repeat)
+    )
+    return (
+        f"(f) pickle safety scan, {model.name} ({size(model) // 1024} KiB), in-process",
+        f"cold {cold * 1000:.1f} ms, warm (cached) {warm * 1000:.1f} ms",
+        f"content digest alone {digest * 1000:.1f} ms",
+        "",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
@@ -81,6 +113,7 @@ def main() -> int:
     )
     rows: list[tuple[str, str, str, str]] = []
     try:
+        rows.append(scan_row(cache, args.repeat))
         rows.append(
             (
                 "`envrun --version`",

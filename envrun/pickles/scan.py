@@ -1,7 +1,8 @@
 """Pickle scan: what one file's pickles import, by a symbolic opcode walk that unpickles nothing.
 
 Also the formats around the streams: zlib/gzip/bz2/xz/lzma, joblib's raw array data, torch's zip
-and legacy formats, skops' JSON schema. ``envrun.pickles.preflight`` turns the results into findings.
+and legacy formats, skops' JSON schema. ``envrun.pickles.preflight`` turns the results into findings;
+``envrun.pickles.safety`` judges every recorded `GlobalUse` (where and how a callable is reached).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -33,6 +34,35 @@ class PickleInfo:
     globals: tuple[str, ...]
     error: str | None
     notes: tuple[str, ...] = ()
+
+
+@dataclass
+class GlobalUse:
+    """One reference to a callable: where (archive member, byte offset), how named, how called.
+
+    `how`: GLOBAL, INST, STACK_GLOBAL, STACK_GLOBAL computed (names built at load time), EXT
+    (copyreg's extension registry), getattr / getattr computed (an attribute looked up by a call),
+    import (a module imported by name), skops (a schema entry). `module` is "?" when unknowable,
+    "<object>" for an attribute of an object the scan cannot name. Offsets count in the
+    decompressed stream, inside `member` when the pickle is an archive member.
+    """
+
+    member: str
+    offset: int | None
+    module: str
+    name: str
+    how: str
+    calls: dict[str, int] = field(default_factory=dict)  # opcode: offset of its first call
+    count: int = 0  # calls in all
+
+
+@dataclass(frozen=True)
+class PickleWalk:
+    """`PickleInfo` plus every global use the walk recorded, in stream order."""
+
+    info: PickleInfo
+    uses: tuple[GlobalUse, ...]
+    incomplete: bool  # the walk stopped before the end for a reason of ours (lz4, unknown sizes)
 
 
 # --- the symbolic pickle machine ---------------------------------------------------------------
@@ -54,6 +84,7 @@ class _Incomplete(Exception):
 class _Global:
     module: str
     name: str
+    use: int = field(default=-1, compare=False, hash=False)  # index into _Scan.uses
 
 
 @dataclass(eq=False)
@@ -68,6 +99,11 @@ class _Made:
 _JOBLIB_WRAPPERS = {_Global(m, "NumpyArrayWrapper") for m in
                     ("joblib.numpy_pickle", "sklearn.externals.joblib.numpy_pickle")}  # fmt: skip
 _RECONSTRUCTORS = {_Global("copyreg", "_reconstructor"), _Global("copy_reg", "_reconstructor")}
+_GETATTR = {_Global(m, "getattr") for m in ("builtins", "__builtin__")}
+# operator.attrgetter("a")(obj) and methodcaller("a", ...)(obj) reach obj.a as getattr does.
+_GETTERS = {
+    _Global(m, n) for m in ("operator", "_operator") for n in ("attrgetter", "methodcaller")
+}
 # Callables that import a module named by a string at load time (cloudpickle by value, dill).
 _IMPORTERS = {_Global(m, n) for m, n in (
     ("cloudpickle.cloudpickle", "subimport"), ("cloudpickle.cloudpickle", "dynamic_subimport"),
@@ -115,6 +151,8 @@ class _Scan:
         self.modules: set[str] = set()
         self.notes: list[str] = []
         self.joblib = False  # dict contents are tracked only once a joblib wrapper appears
+        self.uses: list[GlobalUse] = []
+        self.member = ""  # the archive member being walked
 
     def stream(self, f: IO[bytes]) -> Any:
         """Walk one pickle stream up to STOP; return its symbolic top-level value."""
@@ -135,6 +173,7 @@ class _Machine:
         self.memo: dict[int, Any] = {}
         self.proto: int | None = None
         self.highest = 0
+        self.pos = 0  # where the current opcode starts; kept only for the opcodes that use it
 
     def run(self) -> Any:
         read, stack = self.f.read, self.stack
@@ -144,7 +183,9 @@ class _Machine:
             if entry is None:
                 detail = f"unknown opcode {code!r}" if code else "the data ends before STOP"
                 raise _Corrupt(f"opcode error at byte {self.f.tell() - len(code)}: {detail}")
-            op, reader, handler = entry
+            op, reader, handler, tracked = entry
+            if tracked:
+                self.pos = self.f.tell() - 1
             if self.proto is None and op.proto > self.highest:  # protocols 0-1 have no PROTO
                 self.highest = op.proto
             try:
@@ -173,15 +214,31 @@ class _Machine:
         del self.stack[at:]
         return items
 
-    def glob(self, module: Any, name: Any) -> Any:
+    def record(self, module: str, name: str, how: str) -> _Global:
+        """A callable reached at the current opcode, recorded for the safety scan."""
+        self.scan.uses.append(GlobalUse(self.scan.member, self.pos, module, name, how))
+        return _Global(module, name, len(self.scan.uses) - 1)
+
+    def called(self, target: Any, opcode: str) -> None:
+        if isinstance(target, _Global) and target.use >= 0:
+            use = self.scan.uses[target.use]
+            use.calls.setdefault(opcode, self.pos)
+            use.count += 1
+
+    def glob(self, module: Any, name: Any, how: str = "STACK_GLOBAL") -> Any:
         if not (isinstance(module, str) and isinstance(name, str)):
             self.scan.notes.append("a global is named by a computed value; it is not listed")
-            return _OPAQUE
+            return self.record(_text(module), _text(name), f"{how} computed")
         self.scan.globals.add((module, name))
         self.scan.modules.add(module)
-        found = _Global(module, name)
+        found = self.record(module, name, how)
         self.scan.joblib = self.scan.joblib or found in _JOBLIB_WRAPPERS
         return found
+
+    def inst(self, module: str, name: str) -> None:
+        cls = self.glob(module, name, "INST")
+        self.called(cls, "INST")
+        self.stack.append(_Made(cls, tuple(self.pop_mark())))
 
     def fill(self, items: list[Any]) -> None:
         target = self.top()
@@ -190,16 +247,44 @@ class _Machine:
             target.update((key, value) for key, value in pairs if isinstance(key, str))
 
     def reduce(self, func: Any, args: Any) -> None:
+        self.called(func, "REDUCE")
         known = func if isinstance(func, _Global) else None
-        if known in _IMPORTERS and isinstance(args, tuple) and args and isinstance(args[0], str):
-            self.scan.modules.add(args[0])
+        first = args[0] if isinstance(args, tuple) and args else _OPAQUE
+        if known in _IMPORTERS and isinstance(first, str):
+            self.scan.modules.add(first)
+            self.stack.append(self.record(first, "", "import"))  # the module object itself
+            return
+        if known in _GETATTR and isinstance(args, tuple) and len(args) >= 2:
+            self.stack.append(self.attribute(args[0], args[1]))
+            return
+        if isinstance(func, _Made) and func.cls in _GETTERS:
+            name = func.args[0] if isinstance(func.args, tuple) and func.args else _OPAQUE
+            found = self.attribute(first, name)
+            if func.cls.name == "methodcaller":
+                self.called(found, "REDUCE")
+            self.stack.append(_Made(found, args))
+            return
         if known in _RECONSTRUCTORS and isinstance(args, tuple) and args:
             func = args[0]  # protocols 0-1 build plain instances through copyreg._reconstructor
+            self.called(func, "REDUCE")
         self.stack.append(_Made(func, args))
+
+    def attribute(self, target: Any, name: Any) -> _Global:
+        """getattr(target, name): a module's or class's attribute by path, else an object's."""
+        if isinstance(target, _Global):
+            module, path = target.module, target.name
+        elif isinstance(target, _Made) and isinstance(target.cls, _Global):
+            module, path = "<object>", f"{target.cls.module}.{target.cls.name}()"
+        else:
+            module, path = "<object>", ""
+        if not isinstance(name, str):
+            return self.record(module, f"{path}.?" if path else "?", "getattr computed")
+        return self.record(module, f"{path}.{name}" if path else name, "getattr")
 
     def build(self, state: Any) -> None:
         obj = self.top()
         if isinstance(obj, _Made):
+            self.called(obj.cls, "BUILD")  # __setstate__, when the class defines one
             obj.state = state
             if isinstance(obj.cls, _Global) and obj.cls in _JOBLIB_WRAPPERS:
                 self.joblib_array(state)
@@ -220,7 +305,7 @@ class _Machine:
         _skip(self.f, nbytes)
 
     def generic(self, op: pickletools.OpcodeInfo) -> None:
-        """PERSID, EXT*, lists, sets, buffers: keep the stack's shape, values opaque."""
+        """PERSID, lists, sets, buffers: keep the stack's shape, values opaque."""
         before = list(op.stack_before)
         if pickletools.markobject in before:
             self.pop_mark()
@@ -229,13 +314,17 @@ class _Machine:
         self.stack.extend(_OPAQUE for _ in op.stack_after)
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "?"
+
+
 def _stop(machine: _Machine, arg: Any) -> None:
     raise AssertionError("STOP is handled by _Machine.run")  # pragma: no cover
 
 
-def _split(arg: str) -> list[str]:
+def _split(arg: str) -> tuple[str, str]:
     module, _, name = arg.partition(" ")  # pickletools joins GLOBAL's two lines with a space
-    return [module, name]
+    return module, name
 
 
 def _put(machine: _Machine, index: int) -> None:
@@ -258,7 +347,19 @@ def _dict(machine: _Machine, _: Any) -> None:
 
 def _obj(machine: _Machine, _: Any) -> None:
     items = machine.pop_mark()
+    if items:
+        machine.called(items[0], "OBJ")
     machine.stack.append(_Made(items[0], tuple(items[1:])) if items else _OPAQUE)
+
+
+def _newobj(machine: _Machine, args: list[Any]) -> None:
+    machine.called(args[0], "NEWOBJ")
+    machine.stack.append(_Made(args[0], args[1]))
+
+
+def _ext(machine: _Machine, code: Any) -> None:
+    # The callable comes from the loading process's copyreg registry, which nothing here can see.
+    machine.stack.append(machine.record("?", f"extension code {code}", "EXT"))
 
 
 _Handler = Callable[[_Machine, Any], object]
@@ -273,13 +374,16 @@ _HANDLERS: dict[str, _Handler] = {
     "SETITEM": lambda m, a: m.fill(m.popn(2)), "SETITEMS": lambda m, a: m.fill(m.pop_mark()),
     "GET": _get, "BINGET": _get, "LONG_BINGET": _get, "PUT": _put, "BINPUT": _put,
     "LONG_BINPUT": _put, "MEMOIZE": lambda m, a: _put(m, len(m.memo)),
-    "GLOBAL": lambda m, a: m.stack.append(m.glob(*_split(a))),
+    "GLOBAL": lambda m, a: m.stack.append(m.glob(*_split(a), "GLOBAL")),
     "STACK_GLOBAL": lambda m, a: m.stack.append(m.glob(*m.popn(2))),
-    "INST": lambda m, a: m.stack.append(_Made(m.glob(*_split(a)), tuple(m.pop_mark()))),
+    "INST": lambda m, a: m.inst(*_split(a)),
     "REDUCE": lambda m, a: m.reduce(*m.popn(2)), "BUILD": lambda m, a: m.build(m.pop()),
-    "NEWOBJ": lambda m, a: m.stack.append(_Made(*m.popn(2))),
-    "NEWOBJ_EX": lambda m, a: m.stack.append(_Made(*m.popn(3)[:2])),
+    "NEWOBJ": lambda m, a: _newobj(m, m.popn(2)), "NEWOBJ_EX": lambda m, a: _newobj(m, m.popn(3)),
+    "EXT1": _ext, "EXT2": _ext, "EXT4": _ext,
 }  # fmt: skip
+# Opcodes whose start offset the safety scan reports.
+_TRACKED = frozenset(("GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "BUILD", "NEWOBJ",
+                      "NEWOBJ_EX", "EXT1", "EXT2", "EXT4"))  # fmt: skip
 # These push a constant; the opcodes that push their own argument (strings, numbers) get no handler.
 _PUSHERS = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
 
@@ -291,7 +395,11 @@ class _Lines:
         self.readline = lambda: f.readline(1 << 16)
 
 
-def _entry(op: pickletools.OpcodeInfo) -> tuple[pickletools.OpcodeInfo, Any, _Handler | None]:
+def _entry(op: pickletools.OpcodeInfo) -> tuple[pickletools.OpcodeInfo, Any, _Handler | None, bool]:
+    return (*_parts(op), op.name in _TRACKED)
+
+
+def _parts(op: pickletools.OpcodeInfo) -> tuple[pickletools.OpcodeInfo, Any, _Handler | None]:
     reader = _READERS.get(op.name) or (op.arg.reader if op.arg else None)
     if op.arg is not None and op.arg.n == pickletools.UP_TO_NEWLINE:
         read_line = op.arg.reader
@@ -404,9 +512,12 @@ def _scan_streams(scan: _Scan, f: IO[bytes]) -> None:
 
 def _scan_zip(scan: _Scan, f: IO[bytes], depth: int) -> None:
     with zipfile.ZipFile(f) as archive:
+        outer = scan.member
         if "schema.json" in archive.namelist():  # skops: JSON naming each object's module
+            scan.member = f"{outer}/schema.json" if outer else "schema.json"
             with archive.open("schema.json") as schema:
                 _skops_modules(json.load(schema), scan)
+            scan.member = outer
             return
         for member in (m for m in archive.infolist() if not m.is_dir()):
             with archive.open(member) as inner:  # torch: */data.pkl, maybe nested archives
@@ -414,10 +525,12 @@ def _scan_zip(scan: _Scan, f: IO[bytes], depth: int) -> None:
                 if not is_pickle and (depth == _MAX_DEPTH or inner.read(4) != b"PK\x03\x04"):
                     continue
                 inner.seek(0)
+                scan.member = f"{outer}/{member.filename}" if outer else member.filename
                 try:
                     _scan_file(scan, inner, depth + 1)
                 except _Corrupt as exc:
                     raise _Corrupt(f"{exc} in archive member {member.filename}") from None
+                scan.member = outer
 
 
 def _skops_modules(node: Any, scan: _Scan) -> None:
@@ -430,6 +543,7 @@ def _skops_modules(node: Any, scan: _Scan) -> None:
                 if isinstance(module, str) and isinstance(name, str):
                     scan.globals.add((module, name))
                     scan.modules.add(module)
+                    scan.uses.append(GlobalUse(scan.member, None, module, name, "skops"))
             todo.extend(item.values())
         elif isinstance(item, list):
             todo.extend(item)
@@ -441,8 +555,13 @@ _READ_ERRORS = (OSError, EOFError, ValueError, RecursionError, NotImplementedErr
 
 def scan_pickle(path: Path, *, root: Path | None = None) -> PickleInfo:
     """Read a pickled file (plain, compressed, torch zip or skops) without unpickling it."""
+    return walk_pickle(path, root=root).info
+
+
+def walk_pickle(path: Path, *, root: Path | None = None) -> PickleWalk:
+    """scan_pickle() with every global use recorded; what was read before an error is kept."""
     rel = path.relative_to(root).as_posix() if root is not None else path.name
-    scan, error = _Scan(), None
+    scan, error, incomplete = _Scan(), None, False
     try:
         with path.open("rb") as f:
             _scan_file(scan, f, 0)
@@ -450,8 +569,10 @@ def scan_pickle(path: Path, *, root: Path | None = None) -> PickleInfo:
         error = f"not a pickle stream ({exc})"
     except _Incomplete as exc:
         scan.notes.append(str(exc))
+        incomplete = True
     except _READ_ERRORS as exc:
         error = f"not readable ({type(exc).__name__}: {exc})"
-    return PickleInfo(rel, scan.protocol, tuple(sorted(scan.modules)),
+    info = PickleInfo(rel, scan.protocol, tuple(sorted(scan.modules)),
                       tuple(sorted({f"{m}.{n}" for m, n in scan.globals})), error,
                       tuple(dict.fromkeys(scan.notes)))  # fmt: skip
+    return PickleWalk(info, tuple(scan.uses), incomplete)
