@@ -1,0 +1,105 @@
+"""The terminal reporter: progress and warnings on stderr, results on stdout, errors."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import IO
+
+from envrun.errors import BridgeError, EnvBuildError, EnvrunError, PredictError
+
+
+class TerminalReporter:
+    """Progress on stderr: a live line on a terminal, plain step lines elsewhere, nothing with -q."""
+
+    def __init__(
+        self,
+        stream: IO[str],
+        *,
+        quiet: bool,
+        verbose: bool,
+        out: IO[str] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.out = sys.stdout if out is None else out
+        self.quiet = quiet
+        self.verbose = verbose
+        self.live = stream.isatty() and not quiet
+        self.start = time.monotonic()
+        self.current = ""
+        self.dirty = False
+
+    def _elapsed(self) -> str:
+        return f"{time.monotonic() - self.start:6.1f}s"
+
+    def step(self, message: str) -> None:
+        """A new step began: one line, prefixed with the time since start."""
+        if self.quiet:
+            return
+        self.current = message
+        self._clear()
+        self.stream.write(f"envrun: [{self._elapsed()}] {message}\n")
+        self.stream.flush()
+
+    def line(self, text: str) -> None:
+        """A tool's output line: shown with -v, as the live line on a terminal, else dropped."""
+        if self.quiet or not text.strip():
+            return
+        if self.verbose:
+            self._clear()
+            self.stream.write(f"  | {text}\n")
+        elif self.live:
+            width = max(20, columns() - 30)
+            self.stream.write(f"\r\x1b[K  [{self._elapsed()}] {text.strip()[:width]}")
+            self.dirty = True
+        self.stream.flush()
+
+    def warn(self, message: str) -> None:
+        """Something to know that does not stop the run."""
+        if self.quiet:
+            return
+        self._clear()
+        self.stream.write(f"envrun: warning: {message}\n")
+        self.stream.flush()
+
+    def result(self, text: str) -> None:
+        """The command's result on stdout, newline-terminated."""
+        self.out.write(text if text.endswith("\n") else text + "\n")
+        self.out.flush()
+
+    def error(self, exc: EnvrunError) -> None:
+        """A library error: what the library attached (installer lines, a traceback), then the
+        three-part message."""
+        self._clear()
+        if isinstance(exc, EnvBuildError) and exc.tail:
+            self._block("the installer's last lines:", exc.tail, 25)
+        if isinstance(exc, PredictError) and exc.traceback:
+            self._block("traceback from the model's process:", exc.traceback, None)
+        elif isinstance(exc, BridgeError) and exc.stderr and self.verbose:
+            self._block("the worker's stderr:", exc.stderr, 40)
+        lines = exc.render().splitlines()
+        self.stream.write(f"envrun: error: {lines[0]}\n")
+        for line in lines[1:]:
+            self.stream.write(f"  {line.strip()}\n")
+        self.stream.flush()
+
+    def _block(self, title: str, text: str, last: int | None) -> None:
+        lines = text.rstrip().splitlines()
+        if last is not None:
+            lines = lines[-last:]
+        self.stream.write(f"envrun: {title}\n")
+        self.stream.write("".join(f"  | {line}\n" for line in lines))
+
+    def _clear(self) -> None:
+        if self.dirty:
+            self.stream.write("\r\x1b[K")
+            self.dirty = False
+
+
+def columns() -> int:
+    """The terminal's width on stderr, or 100 when there is none."""
+    try:
+        return os.get_terminal_size(2).columns or 100  # 0 when the terminal reports no size
+    except OSError:
+        return 100
