@@ -1,4 +1,8 @@
-"""The terminal reporter: progress and warnings on stderr, results on stdout, errors."""
+"""The terminal reporter: progress and warnings on stderr, results on stdout, errors with hints.
+
+Library errors are complete on their own; hints that only make sense on a terminal ("shown
+above", "-v") are added here, by error type, because only the CLI knows what it printed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import sys
 import time
 from typing import IO
 
-from envrun.errors import BridgeError, EnvBuildError, EnvrunError, PredictError
+from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError, PredictError
 
 
 class TerminalReporter:
@@ -69,19 +73,31 @@ class TerminalReporter:
         self.out.flush()
 
     def error(self, exc: EnvrunError) -> None:
-        """A library error: what the library attached (installer lines, a traceback), then the
-        three-part message."""
+        """A library error: what the library attached (installer lines, a traceback), the
+        three-part message, then the hints that fit what was (or was not) shown here."""
         self._clear()
+        hints: list[str] = []
         if isinstance(exc, EnvBuildError) and exc.tail:
             self._block("the installer's last lines:", exc.tail, 25)
-        if isinstance(exc, PredictError) and exc.traceback:
+            hints.append("the installer's last lines are shown above")
+        elif isinstance(exc, CommandFailed) and (exc.stderr.strip() or exc.stdout.strip()):
+            self._block("the command's last output lines:", exc.stderr.strip() or exc.stdout, 25)
+            hints.append("the command's last output lines are shown above")
+        elif isinstance(exc, PredictError) and exc.traceback:
             self._block("traceback from the model's process:", exc.traceback, None)
-        elif isinstance(exc, BridgeError) and exc.stderr and self.verbose:
-            self._block("the worker's stderr:", exc.stderr, 40)
+            hints.append("the traceback from the model's process is shown above")
+        elif isinstance(exc, BridgeError) and exc.stderr.strip():
+            if self.verbose:
+                self._block("the worker's stderr:", exc.stderr, 40)
+                hints.append("the worker's stderr is shown above")
+            else:
+                hints.append("rerun with -v to see what the worker wrote to stderr")
         lines = exc.render().splitlines()
         self.stream.write(f"envrun: error: {lines[0]}\n")
         for line in lines[1:]:
             self.stream.write(f"  {line.strip()}\n")
+        for hint in hints:
+            self.stream.write(f"  hint: {hint}\n")
         self.stream.flush()
 
     def _block(self, title: str, text: str, last: int | None) -> None:

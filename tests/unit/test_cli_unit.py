@@ -1,17 +1,22 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import io
 import pkgutil
+import re
+import sys
 from pathlib import Path
 
 import pytest
 
-from envrun import api
+import envrun
+from envrun import api, proc
 from envrun.cli import app as cli
 from envrun.cli import commands
 from envrun.cli.commands import COMMANDS
 from envrun.cli.reporter import TerminalReporter
+from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError
 
 VERBS = ("predict", "resolve", "check", "lock", "drift", "env")
 
@@ -134,3 +139,105 @@ def test_unknown_verb_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
         cli.main(["frobnicate"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+# Phrases that only make sense on a terminal: the CLI adds them, library messages never do.
+_TERMINAL_HINT = re.compile(
+    r"(see|shown|lines|output|is|are|traceback)\s+above|\brerun\b|\brun again\b|(^|\s)-v\b"
+    r"|--verbose",
+    re.IGNORECASE,
+)
+_MESSAGE_PARTS = ("what", "fix")
+
+
+def _message_strings(tree: ast.AST) -> list[tuple[int, str]]:
+    """String parts of error messages: the arguments of a call that builds an error
+    (SomethingError(...), CommandFailed(...)), any what=/fix= argument, any `what`/`fix` variable."""
+    parts: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if name.endswith(("Error", "Failed", "Exception")):
+                parts.append(node)
+            parts += [k.value for k in node.keywords if k.arg in _MESSAGE_PARTS]
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id in _MESSAGE_PARTS for t in node.targets
+        ):
+            parts.append(node.value)
+    return sorted(
+        {
+            (sub.lineno, sub.value)
+            for part in parts
+            for sub in ast.walk(part)
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str)
+        }
+    )
+
+
+def test_library_messages_assume_no_terminal() -> None:
+    package = Path(envrun.__file__).parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        if path.relative_to(package).parts[0] == "cli":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for lineno, text in _message_strings(tree):
+            if _TERMINAL_HINT.search(text):
+                offenders.append(f"{path.relative_to(package)}:{lineno}: {text!r}")
+    assert not offenders, "\n".join(offenders)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'raise BridgeError("x", fix="run again with -v to see its output")',
+        'super().__init__("x", fix="see the command\'s output above")',
+        'fix = "the error comes from the model\'s own code; its traceback is above"',
+        'raise SpecError(f"{n} failed", fix=f"read the installer\'s last lines above; log: {log}")',
+    ],
+)
+def test_the_guard_sees_a_terminal_hint(source: str) -> None:
+    texts = [text for _, text in _message_strings(ast.parse(source))]
+    assert any(_TERMINAL_HINT.search(text) for text in texts), texts
+
+
+def _error_text(exc: EnvrunError, *, verbose: bool = False) -> str:
+    stream = io.StringIO()
+    TerminalReporter(stream, quiet=True, verbose=verbose).error(exc)
+    return stream.getvalue()
+
+
+def test_a_failed_command_shows_its_output_and_says_why_without_it() -> None:
+    with pytest.raises(CommandFailed) as info:
+        proc.run([sys.executable, "-c", "import sys; print('working'); sys.exit('boom: no disk')"])
+    assert "fix: act on what it printed last: boom: no disk" in str(info.value)
+    text = _error_text(info.value)
+    assert "envrun: the command's last output lines:\n  | boom: no disk\n" in text
+    assert "  hint: the command's last output lines are shown above\n" in text
+
+
+def test_a_silent_failed_command_says_to_run_it_by_hand() -> None:
+    with pytest.raises(CommandFailed) as info:
+        proc.run([sys.executable, "-c", "raise SystemExit(3)"])
+    assert "it printed nothing; run it by hand" in str(info.value)
+    assert "hint:" not in _error_text(info.value)
+
+
+def test_a_build_error_shows_the_installer_lines_then_the_hint() -> None:
+    exc = EnvBuildError(
+        "uv failed while building the env", fix="full log: /c/logs/x.log", tail="a\nb\nerror: c"
+    )
+    text = _error_text(exc)
+    assert text.index("  | error: c") < text.index("envrun: error: uv failed")
+    assert text.endswith("  hint: the installer's last lines are shown above\n")
+
+
+def test_a_crashed_worker_points_at_v_then_shows_its_stderr_with_it() -> None:
+    exc = BridgeError("the worker ended without an answer", stderr="Segmentation fault\n")
+    quiet = _error_text(exc)
+    assert "Segmentation fault" not in quiet
+    assert "hint: rerun with -v to see what the worker wrote to stderr" in quiet
+    loud = _error_text(exc, verbose=True)
+    assert "envrun: the worker's stderr:\n  | Segmentation fault\n" in loud
+    assert "hint: the worker's stderr is shown above" in loud
