@@ -119,7 +119,7 @@ def add_env_options(
         "-v",
         "--verbose",
         action="store_true",
-        help="show installer output, env details and timings",
+        help="show installer output, env details, timings and full tracebacks",
     )
 
 

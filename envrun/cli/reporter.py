@@ -7,11 +7,17 @@ above", "-v") are added here, by error type, because only the CLI knows what it 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
+from pathlib import Path, PurePath
 from typing import IO
 
+import envrun
 from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError, PredictError
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+')
+_ENVRUN_DIR = Path(envrun.__file__).resolve().parent
 
 
 class TerminalReporter:
@@ -84,8 +90,15 @@ class TerminalReporter:
             self._block("the command's last output lines:", exc.stderr.strip() or exc.stdout, 25)
             hints.append("the command's last output lines are shown above")
         elif isinstance(exc, PredictError) and exc.traceback:
-            self._block("traceback from the model's process:", exc.traceback, None)
-            hints.append("the traceback from the model's process is shown above")
+            if self.verbose or shows_model_code(exc.traceback):
+                self._block("traceback from the model's process:", exc.traceback, None)
+                hints.append("the traceback from the model's process is shown above")
+            else:
+                # Only envrun's worker and the import machinery: the message says it all.
+                hints.append(
+                    "the model's traceback holds only envrun's and the import system's frames; "
+                    "-v shows it"
+                )
         elif isinstance(exc, BridgeError) and exc.stderr.strip():
             if self.verbose:
                 self._block("the worker's stderr:", exc.stderr, 40)
@@ -111,6 +124,29 @@ class TerminalReporter:
         if self.dirty:
             self.stream.write("\r\x1b[K")
             self.dirty = False
+
+
+def shows_model_code(traceback: str) -> bool:
+    """Whether a traceback has a frame of the model's own code or libraries.
+
+    Frames of envrun itself (the worker) and of the import machinery (importlib, frozen
+    modules) do not count: a traceback made only of those adds nothing to the error line.
+    A traceback with no frame this can read counts as the model's, so nothing is hidden.
+    """
+    files = [m.group("file") for m in map(_FRAME.match, traceback.splitlines()) if m]
+    return not files or not all(map(_machinery, files))
+
+
+def _machinery(filename: str) -> bool:
+    if filename.startswith("<frozen "):
+        return True
+    path = PurePath(filename)
+    if path.parent.name == "importlib" and not {"site-packages", "dist-packages"} & set(path.parts):
+        return True  # the stdlib's importlib/__init__.py, of whichever interpreter ran the model
+    try:
+        return Path(filename).resolve().is_relative_to(_ENVRUN_DIR)
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def columns() -> int:

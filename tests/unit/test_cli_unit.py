@@ -15,8 +15,9 @@ from envrun import api, proc
 from envrun.cli import app as cli
 from envrun.cli import commands
 from envrun.cli.commands import COMMANDS
-from envrun.cli.reporter import TerminalReporter
-from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError
+from envrun.cli.reporter import TerminalReporter, shows_model_code
+from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError, PredictError
+from tests.helpers import INPUTS, MODELS, make_model
 
 VERBS = ("predict", "resolve", "check", "lock", "drift", "env")
 
@@ -241,3 +242,73 @@ def test_a_crashed_worker_points_at_v_then_shows_its_stderr_with_it() -> None:
     loud = _error_text(exc, verbose=True)
     assert "envrun: the worker's stderr:\n  | Segmentation fault\n" in loud
     assert "hint: the worker's stderr is shown above" in loud
+
+
+def _load_error(model: Path) -> PredictError:
+    """The real error of loading `model` through the worker, in this process."""
+    with pytest.raises(PredictError) as info:
+        api.predict_in_process(model, str(INPUTS / "localwheel.json"))
+    assert info.value.traceback
+    return info.value
+
+
+def test_a_missing_loader_module_shows_the_error_line_without_a_traceback(tmp_path: Path) -> None:
+    exc = _load_error(make_model(tmp_path / "m", loader="nonexistent_module_xyz", env=None))
+    assert not shows_model_code(exc.traceback)
+    text = _error_text(exc)
+    assert "Traceback" not in text
+    assert "  | " not in text
+    assert "envrun: error: loading the model failed: ModuleNotFoundError" in text
+    assert "nonexistent_module_xyz" in text
+    assert text.endswith("hint: the model's traceback holds only envrun's and the import "
+                         "system's frames; -v shows it\n")
+
+
+def test_v_shows_the_traceback_of_a_missing_loader_module(tmp_path: Path) -> None:
+    exc = _load_error(make_model(tmp_path / "m", loader="nonexistent_module_xyz", env=None))
+    text = _error_text(exc, verbose=True)
+    assert "envrun: traceback from the model's process:\n  | Traceback" in text
+    assert "hint: the traceback from the model's process is shown above" in text
+
+
+def test_a_loader_whose_own_import_fails_shows_its_traceback(tmp_path: Path) -> None:
+    model = make_model(
+        tmp_path / "m",
+        env=None,
+        loader_source="""
+        import no_such_dependency_xyz
+        def _load_pyfunc(path):
+            return None
+        """,
+    )
+    exc = _load_error(model)
+    assert shows_model_code(exc.traceback)
+    text = _error_text(exc)
+    assert f'  |   File "{model / "code" / "my_loader.py"}", line 1' in text
+    assert "  | ModuleNotFoundError: No module named 'no_such_dependency_xyz'" in text
+
+
+def test_a_model_that_raises_shows_its_traceback() -> None:
+    with pytest.raises(PredictError) as info:
+        api.predict_in_process(MODELS / "raises", str(INPUTS / "raises.json"))
+    text = _error_text(info.value)
+    assert "raising_model.py" in text
+    assert "  | ValueError: bad input for raises model" in text
+
+
+@pytest.mark.parametrize(
+    ("frames", "model_code"),
+    [
+        (['File "<frozen importlib._bootstrap>", line 1204, in _gcd_import'], False),
+        (['File "/opt/py/lib/python3.8/importlib/__init__.py", line 127, in import_module'], False),
+        ([f'File "{Path(envrun.__file__).parent / "run/worker/core.py"}", line 9, in load'], False),
+        (['File "/m/code/my_loader.py", line 3, in _load_pyfunc'], True),
+        (['File "/env/lib/python3.11/site-packages/sklearn/base.py", line 9, in f'], True),
+        (['File "/env/lib/python3.11/site-packages/importlib/x.py", line 9, in f'], True),
+        ([], True),  # nothing readable: show it rather than hide something
+    ],
+)
+def test_which_frames_are_the_models(frames: list[str], model_code: bool) -> None:
+    text = "Traceback (most recent call last):\n"
+    text += "".join(f"  {frame}\n    code\n" for frame in frames)
+    assert shows_model_code(text + "ValueError: x\n") is model_code
