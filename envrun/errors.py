@@ -113,10 +113,14 @@ class CommandFailed(EnvrunError):
         self.stderr = stderr
         self.timed_out = timed_out
         status = "timed out" if timed_out else f"exited with code {returncode}"
+        output = stderr if stderr.strip() else stdout
+        said = next((ln.strip() for ln in reversed(output.splitlines()) if ln.strip()), "")
         super().__init__(
             f"command {status}: {argv[0]}",
             value=" ".join(argv),
-            fix="see the command's output above",
+            fix=f"act on what it printed last: {said}"
+            if said
+            else "it printed nothing; run it by hand to see why it fails",
         )
 
 

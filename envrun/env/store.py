@@ -269,7 +269,7 @@ def _build_error(exc: CommandFailed, installer: str, log: Path) -> EnvBuildError
     return EnvBuildError(
         f"{installer} failed while building the env (exit code {exc.returncode}); nothing was kept",
         value=" ".join(exc.argv[:4]) + " ...",
-        fix=f"read the installer's last lines above; full log: {log}",
+        fix=f"read the installer's output for the cause; full log: {log}",
         log_path=str(log),
         tail=last,
     )

@@ -139,7 +139,7 @@ def _read_response(ctl_dir: Path, returncode: int, stderr: str, where: str) -> d
             f"the worker ended without an answer ({_describe_exit(returncode)})",
             value=proc.tail(stderr, 1500).strip() or "(no output on stderr)",
             fix="the model crashed the interpreter (out of memory, a native crash, os._exit); "
-            "run again with -v to see its output",
+            "the offending value is the end of its stderr",
             returncode=returncode,
             stderr=stderr,
         ) from None
@@ -181,7 +181,7 @@ def _error_from(response: dict[str, Any], returncode: int, stderr: str, where: s
         fix = "check the loader module and that the model's requirements provide every module it imports"
     else:
         what = f"the model raised while predicting: {etype}: {message}"
-        fix = "the error comes from the model's own code; its traceback is above"
+        fix = "the error comes from the model's own code; fix it there or change the input"
     return PredictError(
         what,
         value=where,

@@ -76,7 +76,7 @@ def _protocol_error(what: str, value: object) -> BridgeError:
     return BridgeError(
         what,
         value=str(value),
-        fix="the worker and host versions of envrun may differ; rerun to rebuild the control dir",
+        fix="the worker and host versions of envrun may differ; retry (each call writes a fresh control dir)",
     )
 
 
@@ -138,7 +138,7 @@ def read_side_files(tree: Tree, base_dir: Path) -> dict[str, bytes]:
             raise BridgeError(
                 "cannot read an output array written by the worker",
                 value=f"{base_dir / name}: {exc}",
-                fix="the control dir may have been changed or removed during the run; rerun",
+                fix="the control dir may have been changed or removed during the run; retry",
             ) from None
     return files
 
@@ -253,7 +253,7 @@ class _Decoder:
             raise BridgeError(
                 "cannot read an output array written by the worker",
                 value=str(path),
-                fix="the control dir may have been changed or removed during the run; rerun",
+                fix="the control dir may have been changed or removed during the run; retry",
             ) from exc
 
     def categorical(self, tree: Tree) -> Any:

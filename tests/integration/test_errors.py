@@ -72,6 +72,40 @@ def test_unknown_loader_module(cache: Path) -> None:
     assert result.returncode == 4
     assert "no_such_module_xyz" in result.stderr
     assert "loading the model failed" in result.stderr
+    # Only the worker's and importlib's frames: the error line says it all, -v shows them.
+    assert "  | " not in result.stderr
+    assert "-v shows it" in result.stderr
+    _no_own_traceback(result)
+
+
+def test_unknown_loader_module_traceback_with_v(cache: Path) -> None:
+    result = run_envrun(
+        "predict", MODELS / "unknown_loader", INPUTS / "unknown_loader.json", "-v", cache_dir=cache
+    )
+    assert result.returncode == 4
+    assert "  | Traceback (most recent call last):" in result.stderr
+    assert "  | ModuleNotFoundError: No module named 'no_such_module_xyz'" in result.stderr
+    _no_own_traceback(result)
+
+
+def test_loader_whose_own_import_fails_shows_its_traceback(tmp_path: Path, cache: Path) -> None:
+    import platform
+
+    model = make_model(
+        tmp_path / "m",
+        env=None,
+        python_version=platform.python_version(),
+        loader_source="""
+        import no_such_dependency_xyz
+        def _load_pyfunc(path):
+            return None
+        """,
+    )
+    result = run_envrun("predict", model, INPUTS / "localwheel.json", cache_dir=cache)
+    assert result.returncode == 4
+    assert "  | Traceback (most recent call last):" in result.stderr
+    assert "my_loader.py\", line 1" in result.stderr
+    assert "no_such_dependency_xyz" in result.stderr
     _no_own_traceback(result)
 
 
@@ -81,6 +115,7 @@ def test_model_that_raises(cache: Path) -> None:
     assert "ValueError: bad input for raises model" in result.stderr
     assert "  | Traceback (most recent call last):" in result.stderr
     assert "raising_model.py" in result.stderr
+    assert "hint: the traceback from the model's process is shown above" in result.stderr
     _no_own_traceback(result)
 
 
