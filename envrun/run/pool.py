@@ -11,9 +11,7 @@ that forked the child ends, not the process.
 from __future__ import annotations
 
 import json
-import os
 import queue
-import select
 import tempfile
 import threading
 import time
@@ -23,10 +21,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from envrun import proc
 from envrun.errors import BridgeError, EnvrunError, InputError, WorkerCrashed, WorkerTimeout
 from envrun.model.mlmodel import ModelInfo
-from envrun.run.bridge import RUNNER, _describe_exit, _error_from, _where
+from envrun.run.bridge import _describe_exit, _error_from, _where
+from envrun.run.channel import WorkerProcess, spawn_worker
 from envrun.run.worker import protocol as wire
 
 FORMATS = wire.BYTES_FORMATS
@@ -85,53 +83,11 @@ class PoolPrediction:
         return summarize(self.output)
 
 
-class _Process:
-    """One worker process and the host's ends of its pipes."""
-
-    def __init__(self, child: proc.Child, req_fd: int, resp_fd: int, log: Path, offset: int):
-        self.child = child
-        self.req_fd = req_fd
-        self.resp_fd = resp_fd
-        self.log = log
-        self.log_offset = offset
-        self._lock = threading.Lock()
-        self._input_open = True
-
-    def end_input(self) -> None:
-        """Close the request pipe: the worker reads end of input and leaves."""
-        with self._lock:
-            if self._input_open:
-                self._input_open = False
-                os.close(self.req_fd)
-
-    def retire(self, grace: float = 0.0) -> int:
-        """End the process (EOF, then SIGTERM, then SIGKILL) and close the pipes; its exit code."""
-        self.end_input()
-        code = self.child.end(grace) if grace else self._kill()
-        os.close(self.resp_fd)
-        return code
-
-    def _kill(self) -> int:
-        self.child.kill()
-        code = self.child.wait()
-        return 0 if code is None else code
-
-    def output_tail(self) -> str:
-        """What this process wrote to its log (the model's prints, tracebacks), the last part."""
-        try:
-            with self.log.open("rb") as handle:
-                handle.seek(self.log_offset)
-                text = handle.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-        return proc.tail(text, 3000)
-
-
 class _Slot:
     def __init__(self, index: int) -> None:
         self.index = index
         self.state = "starting"  # starting | idle | busy | broken | closed
-        self.process: _Process | None = None
+        self.process: WorkerProcess | None = None
         self.info: WorkerInfo | None = None
         self.error: EnvrunError | None = None
 
@@ -355,37 +311,15 @@ class Pool:
                     slot.state = "closed"
                     continue
             try:
-                slot.process = self._spawn(slot.index)
+                slot.process = spawn_worker(
+                    self.python, self.log_dir / f"worker-{slot.index}.log", self._environ
+                )
             except BridgeError as exc:
                 self._mark_broken(slot, exc)
                 continue
             threading.Thread(target=self._handshake, args=(slot, slot.process), daemon=True).start()
 
-    def _spawn(self, index: int) -> _Process:
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        log = self.log_dir / f"worker-{index}.log"
-        offset = log.stat().st_size if log.exists() else 0
-        argv = [
-            str(self.python), "-I", "-B", str(RUNNER), "persistent",
-            str(req_r), str(resp_w), str(os.getpid()),
-        ]  # fmt: skip
-        try:
-            child = proc.spawn(argv, base_env=self._environ, pass_fds=(req_r, resp_w), output=log)
-        except Exception as exc:
-            for fd in (req_r, req_w, resp_r, resp_w):
-                os.close(fd)
-            raise BridgeError(
-                "the env's interpreter could not be started",
-                value=str(self.python),
-                fix="rebuild the env (envrun env path MODEL_DIR --rebuild)",
-            ) from exc
-        os.close(req_r)
-        os.close(resp_w)
-        os.set_blocking(req_w, False)
-        return _Process(child, req_w, resp_r, log, offset)
-
-    def _handshake(self, slot: _Slot, process: _Process) -> None:
+    def _handshake(self, slot: _Slot, process: WorkerProcess) -> None:
         try:
             frame = self._exchange(process, None, b"", self.load_timeout)
         except BridgeError as exc:
@@ -425,7 +359,7 @@ class Pool:
     # ------------------------------------------------------------ the wire
 
     def _exchange(
-        self, process: _Process, header: dict[str, Any] | None, data: bytes, limit: float | None
+        self, process: WorkerProcess, header: dict[str, Any] | None, data: bytes, limit: float | None
     ) -> tuple[bytes, dict[str, Any], dict[str, bytes]]:
         """Send a request (or, with header None, the load frame) and read the answer."""
         deadline = None if limit is None else time.monotonic() + limit
@@ -434,10 +368,10 @@ class Pool:
         else:
             frame = wire.encode_frame(wire.KIND_REQUEST, header, [("input", data)])
         try:
-            self._send(process, frame, deadline)
-            prefix = self._receive(process, wire.PREFIX_SIZE, deadline)
+            process.send(frame, deadline)
+            prefix = process.receive(wire.PREFIX_SIZE, deadline)
             remaining, kind = wire.frame_length(prefix)
-            return wire.decode_body(kind, self._receive(process, remaining, deadline))
+            return wire.decode_body(kind, process.receive(remaining, deadline))
         except TimeoutError:
             process.child.kill()
             raise WorkerTimeout(
@@ -451,29 +385,7 @@ class Pool:
             process.child.kill()
             raise self._crash(process, str(exc) or type(exc).__name__) from None
 
-    @staticmethod
-    def _send(process: _Process, frame: bytes, deadline: float | None) -> None:
-        view = memoryview(frame)
-        while view:
-            _wait_for(process.req_fd, deadline, write=True)
-            try:
-                view = view[os.write(process.req_fd, view) :]
-            except BlockingIOError:
-                continue
-
-    @staticmethod
-    def _receive(process: _Process, size: int, deadline: float | None) -> bytes:
-        chunks = []
-        while size:
-            _wait_for(process.resp_fd, deadline, write=False)
-            chunk = os.read(process.resp_fd, min(size, 1 << 20))
-            if not chunk:
-                raise EOFError("the worker closed its answer pipe")
-            chunks.append(chunk)
-            size -= len(chunk)
-        return b"".join(chunks)
-
-    def _crash(self, process: _Process, detail: str) -> WorkerCrashed:
+    def _crash(self, process: WorkerProcess, detail: str) -> WorkerCrashed:
         code = process.child.wait(5.0)
         how = "still running" if code is None else _describe_exit(code)
         return WorkerCrashed(
@@ -485,7 +397,7 @@ class Pool:
             stderr=process.output_tail(),
         )
 
-    def _remote_error(self, header: dict[str, Any], process: _Process) -> EnvrunError:
+    def _remote_error(self, header: dict[str, Any], process: WorkerProcess) -> EnvrunError:
         error = _error_from({"error": header}, 0, process.output_tail(), self.where)
         if not isinstance(error, EnvrunError):  # pragma: no cover - _error_from returns ours
             return BridgeError(str(error), value=self.where)
@@ -493,10 +405,3 @@ class Pool:
             error.error_code = str(header.get("code") or wire.BAD_REQUEST)
         return error
 
-
-def _wait_for(fd: int, deadline: float | None, *, write: bool) -> None:
-    """Block until fd is ready, or raise TimeoutError at the deadline."""
-    remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-    ready = select.select([], [fd], [], remaining) if write else select.select([fd], [], [], remaining)
-    if not any(ready):
-        raise TimeoutError
