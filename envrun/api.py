@@ -26,6 +26,7 @@ from envrun.settings import Choice, Settings
 
 if TYPE_CHECKING:
     from envrun.env.lock import Lock
+    from envrun.run.pool import Pool
 
 
 @dataclass(frozen=True)
@@ -445,3 +446,51 @@ def _prediction(side: str, result: WorkerResult) -> Prediction:
         stdout=result.stdout,
         stderr=result.stderr,
     )
+
+
+@contextmanager
+def open_pool(
+    model_dir: str | Path,
+    settings: Settings,
+    *,
+    workers: int = 1,
+    timeout: float | None = None,
+    load_timeout: float | None = None,
+    want_packages: bool = False,
+    locked: Path | None = None,
+    log_dir: Path | None = None,
+) -> Iterator[Pool]:
+    """A pool of persistent workers in the model's env (resolved and built as `predict` does).
+
+    Each worker loads the model once; `pool.predict(data_bytes, fmt)` is thread-safe. The pool
+    and its workers are closed on leaving the block. `timeout` defaults to settings.timeout.
+    """
+    from envrun.run.pool import Pool
+
+    resolution = resolve_model(read_model(model_dir), settings)
+    if locked is not None:
+        resolution = locked_resolution(resolution, locked)
+    for warning in resolution.warnings:
+        settings.reporter.warn(warning)
+
+    def preflight() -> None:
+        for warning in _preflight(resolution):
+            settings.reporter.warn(warning)
+
+    env = ensure_environment(resolution, settings, before_build=preflight)
+    if env.built:
+        settings.reporter.step(f"env ready in {env.seconds:.1f}s: {env.path}")
+    pool = Pool(
+        env.python,
+        resolution.model,
+        workers=workers,
+        timeout=settings.timeout if timeout is None else timeout,
+        load_timeout=load_timeout,
+        want_packages=want_packages,
+        environ=settings.environ,
+        log_dir=log_dir,
+    )
+    try:
+        yield pool
+    finally:
+        pool.close()

@@ -63,6 +63,10 @@ class UnsafeModelError(ModelError):
 class InputError(EnvrunError):
     """The prediction input cannot be read or does not match the model's signature."""
 
+    # MLflow's scoring-server error code: BAD_REQUEST for input that cannot be parsed,
+    # INVALID_PARAMETER_VALUE for input that parses but does not fit the signature.
+    error_code = "BAD_REQUEST"
+
 
 class InterpreterNotFound(EnvrunError):
     """No Python interpreter matching the model's declared version was found."""
@@ -165,3 +169,11 @@ class PredictError(BridgeError):
         super().__init__(
             what, value=value, fix=fix, traceback=traceback, returncode=returncode, stderr=stderr
         )
+
+
+class WorkerTimeout(BridgeError):
+    """A persistent worker overran a request's timeout; it was killed and is being replaced."""
+
+
+class WorkerCrashed(BridgeError):
+    """A persistent worker died (signal, os._exit, out of memory) or broke the frame protocol."""

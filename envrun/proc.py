@@ -187,3 +187,78 @@ def _text(data: bytes | str | None) -> str:
     if isinstance(data, bytes):
         return data.decode("utf-8", errors="replace")
     return data
+
+
+class Child:
+    """A long-lived child started by `spawn`; ended by its owner, never left behind."""
+
+    def __init__(self, argv: list[str], popen: subprocess.Popen[bytes]) -> None:
+        self.argv = argv
+        self._popen = popen
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self._popen.pid
+
+    def poll(self) -> int | None:
+        """The exit code if the child has ended (negative: killed by that signal), else None."""
+        return self._popen.poll()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the child to end; its exit code, or None if it still runs after `timeout`."""
+        try:
+            return self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        """SIGKILL the child (a no-op once it has ended and been reaped)."""
+        self._popen.kill()
+
+    def end(self, grace: float = 5.0) -> int:
+        """Wait `grace` seconds for the child to leave on its own, then SIGTERM, then SIGKILL."""
+        code = self.wait(grace)
+        if code is None:
+            self._popen.terminate()
+            code = self.wait(min(grace, 2.0))
+        if code is None:
+            self.kill()
+            code = self._popen.wait()
+        return code
+
+
+def spawn(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    base_env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    pass_fds: Sequence[int] = (),
+    output: Path | None = None,
+) -> Child:
+    """Start a long-lived child (a persistent worker) and return without waiting.
+
+    Its stdin is /dev/null, and its stdout goes where its stderr goes (appended to `output`, or
+    this process's stderr): a child that talks over `pass_fds` pipes cannot have its channel
+    corrupted by what the code it runs prints. The environment is scrubbed as for `run`.
+    """
+    args = [os.fspath(a) for a in argv]
+    sink = output.open("ab") if output is not None else None
+    try:
+        popen = subprocess.Popen(
+            args,
+            env=child_env(env, base_env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=sink if sink is not None else 2,
+            stderr=sink if sink is not None else 2,
+            pass_fds=tuple(pass_fds),
+            close_fds=True,
+        )
+    except OSError as exc:
+        raise CommandFailed(args, None, "", str(exc)) from None
+    finally:
+        if sink is not None:
+            sink.close()
+    return Child(args, popen)

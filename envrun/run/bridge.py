@@ -15,9 +15,10 @@ from typing import Any
 from envrun import proc
 from envrun.errors import BridgeError, CommandFailed, InputError, PredictError
 from envrun.model.mlmodel import ModelInfo
+from envrun.run.worker.protocol import PROTOCOL, REQUEST_FILE, RESPONSE_FILE
 
-PROTOCOL = 1
-WORKER = Path(__file__).parent / "worker" / "core.py"
+# Run by path with the env's interpreter; it exposes the worker package and nothing else.
+RUNNER = Path(__file__).parent / "_runner.py"
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def build_request(
 
 
 def _write_request(ctl_dir: Path, request: dict[str, Any]) -> None:
-    (ctl_dir / "request.json").write_text(json.dumps(request, indent=1), encoding="utf-8")
+    (ctl_dir / REQUEST_FILE).write_text(json.dumps(request, indent=1), encoding="utf-8")
 
 
 def run_in_env(
@@ -76,7 +77,9 @@ def run_in_env(
     start = time.monotonic()
     try:
         result = proc.run(
-            [str(python), "-I", "-B", str(WORKER), str(ctl_dir)], timeout=timeout, check=False
+            [str(python), "-I", "-B", str(RUNNER), "oneshot", str(ctl_dir)],
+            timeout=timeout,
+            check=False,
         )
     except CommandFailed as exc:
         if exc.timed_out:
@@ -99,7 +102,7 @@ def run_in_env(
 
 def run_in_process(ctl_dir: Path, request: dict[str, Any]) -> WorkerResult:
     """Run the same worker code inside this process (the host's packages, the host's Python)."""
-    from envrun.run.worker import core as _worker
+    from envrun.run.worker import oneshot
 
     _write_request(ctl_dir, request)
     out, err = io.StringIO(), io.StringIO()
@@ -108,7 +111,7 @@ def run_in_process(ctl_dir: Path, request: dict[str, Any]) -> WorkerResult:
     sys.dont_write_bytecode = True  # as -B in the env: no __pycache__ in the user's model dir
     try:
         with redirect_stdout(out), redirect_stderr(err):
-            code = _worker.serve(str(ctl_dir))
+            code = oneshot.serve(str(ctl_dir))
     finally:
         sys.dont_write_bytecode = saved
         _forget_modules_under(Path(str(request["model"]["dir"])))
@@ -131,7 +134,7 @@ def _forget_modules_under(model_dir: Path) -> None:
 
 def _read_response(ctl_dir: Path, returncode: int, stderr: str, where: str) -> dict[str, Any]:
     """Load response.json; raise the typed error it reports. `where` names the model for messages."""
-    path = ctl_dir / "response.json"
+    path = ctl_dir / RESPONSE_FILE
     try:
         response = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

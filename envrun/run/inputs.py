@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from envrun.errors import InputError
+from envrun.run.worker.protocol import FILE_FORMATS, FORMAT_KEYS
 
-FORMATS = ("json", "csv", "npy", "npz")
-JSON_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+FORMATS = FILE_FORMATS
+JSON_KEYS = FORMAT_KEYS
 SPLIT_EXAMPLE = '{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [3, 4]]}}'
 _EXTENSIONS = {".json": "json", ".csv": "csv", ".npy": "npy", ".npz": "npz"}
 _NPY_MAGIC = b"\x93NUMPY"

@@ -1,7 +1,8 @@
 """Rebuild, render and describe model outputs from the worker's encoded value tree (host side).
 
-The tree format is written by ``envrun/_worker.py``: plain JSON where every node has a "kind",
-with numeric arrays in ``.npy`` side files next to ``response.json``. numpy is a host
+The tree format is written by the worker (``envrun/run/worker/encoding.py``): plain JSON where
+every node has a "kind", with numeric arrays in ``.npy`` side files next to ``response.json``
+(or, from the persistent worker, as frame attachments by the same names). numpy is a host
 dependency; pandas is optional, and without it DataFrames and Series come back as the frozen
 dataclasses defined here.
 """

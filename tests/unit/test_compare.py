@@ -23,7 +23,7 @@ from envrun.check.compare import (
 )
 from envrun.errors import EnvrunError
 from envrun.run.values import Frame, IndexValue, Opaque, SeriesValue, decode
-from envrun.run.worker.core import Encoder
+from envrun.run.worker.encoding import Encoder
 
 try:
     import pandas as pd

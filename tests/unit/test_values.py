@@ -22,7 +22,7 @@ from envrun.run.values import (
     summarize,
     to_jsonable,
 )
-from envrun.run.worker.core import Encoder
+from envrun.run.worker.encoding import Encoder
 
 try:
     import pandas as pd

@@ -1,4 +1,4 @@
-"""The worker, run for real as ``python -I _worker.py CTL`` against small synthetic models."""
+"""The worker, run for real as ``python -I _runner.py oneshot CTL`` against small synthetic models."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import envrun.run.worker.core as worker
+from envrun.run.bridge import RUNNER
 from envrun.run.values import decode
-
-WORKER = Path(worker.__file__).resolve()
+from envrun.run.worker import failure, oneshot
 
 try:
     import pandas as pd
@@ -117,7 +116,7 @@ class Model:
 
 def run_worker(ctl: Path) -> Run:
     proc = subprocess.run(
-        [sys.executable, "-I", str(WORKER), str(ctl)],
+        [sys.executable, "-I", str(RUNNER), "oneshot", str(ctl)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -539,10 +538,10 @@ def test_dataframe_input_without_pandas_in_the_env(
     def no_pandas(name: str) -> Any:
         return None if name == "pandas" else importlib.import_module(name)
 
-    monkeypatch.setattr(worker, "_optional", no_pandas)
+    monkeypatch.setattr(failure, "optional", no_pandas)
     model = Model(tmp_path, returning("1"))
     ctl = model.request({"dataframe_split": {"columns": ["a"], "data": [[1]]}})
-    assert worker.serve(str(ctl)) == 3
+    assert oneshot.serve(str(ctl)) == 3
     error = json.loads((ctl / "response.json").read_text())["error"]
     assert error["stage"] == "input"
     assert "pandas" in error["message"] and "'inputs' or 'instances'" in error["message"]
@@ -708,7 +707,7 @@ def test_in_process_serve_matches_the_subprocess(tmp_path: Path, expression: str
     ctl = model.request(payload)
     path_before = list(sys.path)
     try:
-        code = worker.serve(str(ctl))
+        code = oneshot.serve(str(ctl))
     finally:
         sys.modules.pop(model.module, None)
     assert sys.path == path_before
@@ -720,5 +719,5 @@ def test_in_process_serve_matches_the_subprocess(tmp_path: Path, expression: str
 
 
 def test_main_usage(capsys: pytest.CaptureFixture[str]) -> None:
-    assert worker.main([]) == 2
+    assert oneshot.main([]) == 2
     assert "usage" in capsys.readouterr().err
