@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+# Where a call through the worker failed. The worker reports its own stage (request, input, load,
+# predict, encode); the host names what it saw of the process itself (start, crash, timeout,
+# protocol). Callers branch on these fields, never on the wording of a message.
+InputStage = Literal["request", "input"]
+ModelStage = Literal["load", "predict", "encode"]
+BridgeStage = Literal[
+    "request", "input", "load", "predict", "encode", "start", "crash", "timeout", "protocol"
+]
+
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
@@ -42,7 +53,24 @@ class SpecError(EnvrunError):
 
 
 class InputError(EnvrunError):
-    """The prediction input cannot be read or does not match the model's signature."""
+    """The prediction input cannot be read or does not match the model's signature.
+
+    When the worker refused the input, `stage` says where and `detail` holds its own words;
+    both are unset when envrun refused it before any worker ran.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        value: str | None = None,
+        fix: str | None = None,
+        stage: InputStage | None = None,
+        detail: str = "",
+    ) -> None:
+        self.stage = stage
+        self.detail = detail
+        super().__init__(what, value=value, fix=fix)
 
 
 class InterpreterNotFound(EnvrunError):
@@ -115,15 +143,23 @@ class BridgeError(EnvrunError):
         traceback: str = "",
         returncode: int | None = None,
         stderr: str = "",
+        stage: BridgeStage = "protocol",
     ) -> None:
         self.traceback = traceback
         self.returncode = returncode
         self.stderr = stderr
+        self.stage: BridgeStage = stage
         super().__init__(what, value=value, fix=fix)
 
 
 class PredictError(BridgeError):
-    """The model's own code raised while loading or predicting; carries the child's traceback."""
+    """The model's own code raised while loading or predicting; carries the child's traceback.
+
+    `error_type` and `detail` are the model's exception type and message, without envrun's
+    framing around them.
+    """
+
+    stage: ModelStage
 
     def __init__(
         self,
@@ -135,10 +171,17 @@ class PredictError(BridgeError):
         returncode: int | None = None,
         stderr: str = "",
         error_type: str = "",
-        stage: str = "predict",
+        stage: ModelStage = "predict",
+        detail: str = "",
     ) -> None:
         self.error_type = error_type
-        self.stage = stage
+        self.detail = detail
         super().__init__(
-            what, value=value, fix=fix, traceback=traceback, returncode=returncode, stderr=stderr
+            what,
+            value=value,
+            fix=fix,
+            traceback=traceback,
+            returncode=returncode,
+            stderr=stderr,
+            stage=stage,
         )
