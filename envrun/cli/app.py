@@ -225,13 +225,13 @@ def _predict(args: argparse.Namespace, settings: Settings, reporter: TerminalRep
 
 def _check(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter) -> int:
     from envrun.check.compare import Tolerance
-    from envrun.check.report.markdown import (
+    from envrun.check.report import (
         append_step_summary,
         render_json,
+        render_terminal,
         report_format,
         write_reports,
     )
-    from envrun.check.report.terminal import render_terminal
     from envrun.check.run import CheckOptions, run_check
     from envrun.errors import InputError
 
