@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+# Where a call through the worker failed. The worker reports its own stage (request, input, load,
+# predict, encode); the host names what it saw of the process itself (start, crash, timeout,
+# protocol). Callers branch on these fields, never on the wording of a message.
+InputStage = Literal["request", "input"]
+ModelStage = Literal["load", "predict", "encode"]
+BridgeStage = Literal[
+    "request", "input", "load", "predict", "encode", "start", "crash", "timeout", "protocol"
+]
+
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
@@ -61,7 +72,24 @@ class UnsafeModelError(ModelError):
 
 
 class InputError(EnvrunError):
-    """The prediction input cannot be read or does not match the model's signature."""
+    """The prediction input cannot be read or does not match the model's signature.
+
+    When the worker refused the input, `stage` says where and `detail` holds its own words;
+    both are unset when envrun refused it before any worker ran.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        value: str | None = None,
+        fix: str | None = None,
+        stage: InputStage | None = None,
+        detail: str = "",
+    ) -> None:
+        self.stage = stage
+        self.detail = detail
+        super().__init__(what, value=value, fix=fix)
 
     # MLflow's scoring-server error code: BAD_REQUEST for input that cannot be parsed,
     # INVALID_PARAMETER_VALUE for input that parses but does not fit the signature.
@@ -142,15 +170,23 @@ class BridgeError(EnvrunError):
         traceback: str = "",
         returncode: int | None = None,
         stderr: str = "",
+        stage: BridgeStage = "protocol",
     ) -> None:
         self.traceback = traceback
         self.returncode = returncode
         self.stderr = stderr
+        self.stage: BridgeStage = stage
         super().__init__(what, value=value, fix=fix)
 
 
 class PredictError(BridgeError):
-    """The model's own code raised while loading or predicting; carries the child's traceback."""
+    """The model's own code raised while loading or predicting; carries the child's traceback.
+
+    `error_type` and `detail` are the model's exception type and message, without envrun's
+    framing around them.
+    """
+
+    stage: ModelStage
 
     def __init__(
         self,
@@ -162,12 +198,19 @@ class PredictError(BridgeError):
         returncode: int | None = None,
         stderr: str = "",
         error_type: str = "",
-        stage: str = "predict",
+        stage: ModelStage = "predict",
+        detail: str = "",
     ) -> None:
         self.error_type = error_type
-        self.stage = stage
+        self.detail = detail
         super().__init__(
-            what, value=value, fix=fix, traceback=traceback, returncode=returncode, stderr=stderr
+            what,
+            value=value,
+            fix=fix,
+            traceback=traceback,
+            returncode=returncode,
+            stderr=stderr,
+            stage=stage,
         )
 
 

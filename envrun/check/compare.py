@@ -25,6 +25,7 @@ from envrun.check.leaves import (
     HISTOGRAM_LABELS,
     Difference,
     OutputDiff,
+    OutputStatus,
     Tolerance,
     _Ctx,
     _dtype_name,
@@ -42,6 +43,7 @@ __all__ = [
     "Comparison",
     "Difference",
     "OutputDiff",
+    "OutputStatus",
     "Tolerance",
     "compare",
 ]
@@ -56,7 +58,7 @@ class Comparison:
     outputs: tuple[OutputDiff, ...]
 
     @property
-    def status(self) -> str:
+    def status(self) -> OutputStatus:
         """The worst status of the outputs: differs > close > equal."""
         return max((o.status for o in self.outputs), key=_RANK.__getitem__, default="equal")
 
@@ -195,7 +197,9 @@ def _mapping(ctx: _Ctx, path: str, left: Any, right: Any) -> None:
 def _sequence(ctx: _Ctx, path: str, left: Any, right: Any) -> None:
     lname, rname = type(left).__name__, type(right).__name__
     notes = [] if lname == rname else [f"{lname} vs {rname}"]
-    floor = "close" if notes else "equal"  # a list for a tuple is worth a note, not a failure
+    floor: OutputStatus = (
+        "close" if notes else "equal"
+    )  # a list for a tuple is worth a note, not a failure
     if len(left) != len(right):
         notes.insert(0, f"length {len(left)} vs {len(right)}")
         types = (f"{lname} of {len(left)}", f"{rname} of {len(right)}")
@@ -278,13 +282,14 @@ def _series(ctx: _Ctx, path: str, left: Any, right: Any) -> None:
     renamed = _same(_np(), l_name, r_name) != 0
     notes = [f"name {l_name!r} vs {r_name!r}"] if renamed else []
     types = (f"Series {l_dtype}", f"Series {r_dtype}")
-    where, floor = _rows(_index_parts(l_index).values), "differs" if renamed else "equal"
+    floor: OutputStatus = "differs" if renamed else "equal"
+    where = _rows(_index_parts(l_index).values)
     pair, dtypes = (l_values, r_values), (l_dtype, r_dtype)
     _leaf(ctx, path, "series", pair, types, dtypes=dtypes, where=where, notes=notes, floor=floor)
 
 
 def _index(ctx: _Ctx, path: str, left: _Index, right: _Index, notes: tuple[str, ...] = ()) -> None:
-    floor = "equal"
+    floor: OutputStatus = "equal"
     if left.names != right.names:
         name_l, name_r = (repr(n[0]) if len(n) == 1 else repr(n) for n in (left.names, right.names))
         notes, floor = (*notes, f"names {name_l} vs {name_r}"), "differs"
@@ -303,7 +308,8 @@ def _opaque(ctx: _Ctx, path: str, left: Opaque, right: Opaque) -> None:
         diffs.append(Difference("type", _text(left.type), _text(right.type), None, None))
     if left.repr != right.repr:
         diffs.append(_text_difference("repr", left.repr, right.repr))
-    status, count = ("differs", 1) if diffs else ("equal", 0)
+    status: OutputStatus = "differs" if diffs else "equal"
+    count = len(diffs[:1])
     types = (f"{left.type} (repr only)", f"{right.type} (repr only)")
     notes = ("compared by repr (lossy)",)
     ctx.out.append(
@@ -318,7 +324,7 @@ def _text_scalar(ctx: _Ctx, path: str, left: Any, right: Any) -> None:
     notes = (f"length {len(a)} vs {len(b)}",) if len(a) != len(b) else ()
     count = len(first)
     types = (type(left).__name__, type(right).__name__)
-    status = "differs" if count else "equal"
+    status: OutputStatus = "differs" if count else "equal"
     ctx.out.append(
         OutputDiff(path, kind, status, *types, 1, count, count, first=first, notes=notes)
     )

@@ -13,7 +13,7 @@ import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args
 
 from envrun.errors import EnvrunError
 
@@ -41,7 +41,8 @@ HISTOGRAM_LABELS: tuple[str, ...] = (
 )
 HISTOGRAM_LABELS += ("nan/inf mismatch",)
 _EDGES = (1e-12, 1e-9, 1e-6, 1e-3, 1.0)
-_RANK = {"equal": 0, "close": 1, "differs": 2}
+OutputStatus = Literal["equal", "close", "differs"]
+_RANK: dict[OutputStatus, int] = {"equal": 0, "close": 1, "differs": 2}
 _FIRST = 5
 _FAMILY = {"i": "int", "u": "int", "f": "float", "c": "complex", "b": "bool", "M": "datetime"}
 _FAMILY |= {"m": "timedelta", "U": "text", "T": "text", "S": "bytes", "O": "object", "V": "void"}
@@ -101,7 +102,7 @@ class OutputDiff:
 
     path: str
     kind: str
-    status: str
+    status: OutputStatus
     left_type: str
     right_type: str
     total: int = 0
@@ -115,6 +116,10 @@ class OutputDiff:
     notes: tuple[str, ...] = ()
     histogram: tuple[tuple[str, int], ...] = ()
     worst: Difference | None = None  # the difference with the largest abs error, for summaries
+
+    def __post_init__(self) -> None:
+        if self.status not in get_args(OutputStatus):  # a report read back from JSON, say
+            raise ValueError(f"unknown output status {self.status!r}")
 
     def to_json(self) -> dict[str, Any]:
         """This output as plain JSON-safe data (infinities as "inf"/"-inf")."""
@@ -160,7 +165,7 @@ def _leaf(
     dtypes: tuple[str, str] | None = None,
     where: Callable[[int], str] | None = None,
     notes: list[str] | tuple[str, ...] = (),
-    floor: str = "equal",
+    floor: OutputStatus = "equal",
 ) -> None:
     np = _np()
     left, right = (_as_computable(np, np.asarray(v)) for v in pair)
@@ -189,7 +194,7 @@ def _leaf(
         notes.append(f"dtype {dl} vs {dr}")
     differing = int(el.within.size - np.count_nonzero(el.within))
     not_equal = int(el.equal.size - np.count_nonzero(el.equal))
-    status = "differs" if differing else "close" if not_equal else "equal"
+    status: OutputStatus = "differs" if differing else "close" if not_equal else "equal"
     status = max(status, floor, key=_RANK.__getitem__)
     shape = left.shape
     position = where or (

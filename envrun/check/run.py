@@ -2,7 +2,7 @@
 
 Sides: the model's declared env (the reference), this host process (the same worker code,
 imported), a stored baseline, and optionally a variant env (pins relaxed, or packages swapped).
-The result is the report document (schema envrun.check/1) and the exit code it implies.
+The result is the typed report (its JSON is schema envrun.check/1) and the exit code it implies.
 """
 
 from __future__ import annotations
@@ -22,6 +22,17 @@ from packaging.utils import canonicalize_name
 from envrun import __version__, api
 from envrun.check.baseline import Baseline, StoredOutput, load_baseline, save_baseline
 from envrun.check.compare import DEFAULT_TOLERANCES, Comparison, Tolerance, compare
+from envrun.check.document import (
+    CheckReport,
+    ComparisonReport,
+    EnvInfo,
+    InputReport,
+    InstallerInfo,
+    ModelFacts,
+    PythonInfo,
+    SideError,
+    ToleranceFacts,
+)
 from envrun.check.sigcheck import SignatureFinding, check_json_input
 from envrun.check.variants import VariantChange, variant_spec
 from envrun.check.verdict import Side, package_rows, verdict_of
@@ -34,7 +45,6 @@ from envrun.errors import (
 from envrun.model.mlmodel import ModelInfo, model_digest, read_model
 from envrun.settings import Settings
 
-SCHEMA = "envrun.check/1"
 _FLOAT_DEFAULTS = ("float16", "bfloat16", "float32", "float64")
 # Packages whose newest release can be a download of several GB (CUDA builds).
 _HEAVY = frozenset({"torch", "tensorflow", "jax", "jaxlib", "torchvision", "torchaudio"})
@@ -65,11 +75,16 @@ class CheckInput:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The report document and the exit code it implies."""
+    """The report and the exit code it implies."""
 
-    doc: dict[str, Any]
+    report: CheckReport
     exit_code: int
     baseline_written: Path | None = None
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        """The report document (JSON-ready, schema envrun.check/1)."""
+        return self.report.to_json()
 
 
 def model_inputs(model: ModelInfo, given: Sequence[str]) -> list[CheckInput]:
@@ -124,32 +139,26 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _error_json(exc: EnvrunError) -> dict[str, Any]:
+def _failure(exc: EnvrunError) -> tuple[SideError, str]:
+    """The side's error record, and the error's own words without envrun's framing."""
     if isinstance(exc, PredictError):
-        # The type is its own field: keep only the model's message.
-        message = exc.what
-        for lead in ("loading the model failed: ", "the model raised while predicting: "):
-            message = message.removeprefix(lead).removeprefix(f"{exc.error_type}: ")
-        return {
-            "type": exc.error_type,
-            "stage": exc.stage,
-            "message": message,
-            "traceback": exc.traceback,
-        }
-    stage = "input" if isinstance(exc, InputError) else "bridge"
-    return {"type": type(exc).__name__, "stage": stage, "message": exc.what}
+        # The type is its own field: the message is the model's alone.
+        return SideError(exc.error_type, exc.stage, exc.detail, exc.traceback), exc.detail
+    if isinstance(exc, InputError):
+        return SideError(type(exc).__name__, "input", exc.what), exc.detail or exc.what
+    return SideError(type(exc).__name__, "bridge", exc.what), exc.what
 
 
-def _host_python() -> dict[str, Any]:
+def _host_python() -> PythonInfo:
     import sysconfig
 
     # The same spelling the interpreter probe records for env sides, so equal values look equal.
-    return {
-        "version": platform.python_version(),
-        "implementation": sys.implementation.name,
-        "platform": sysconfig.get_platform(),
-        "executable": sys.executable,
-    }
+    return PythonInfo(
+        version=platform.python_version(),
+        implementation=sys.implementation.name,
+        platform=sysconfig.get_platform(),
+        executable=sys.executable,
+    )
 
 
 def _host_packages(names: Sequence[str]) -> dict[str, str | None]:
@@ -174,7 +183,7 @@ def _run_side(
         except (InputError, PredictError, EnvrunError) as exc:
             if isinstance(exc, EnvBuildError):
                 raise
-            side.status, side.error = "failed", _error_json(exc)
+            side.status, (side.error, side.detail) = "failed", _failure(exc)
             side.reason, side.failed_input = exc.what, item.name
             return
         for key in ("load", "predict"):
@@ -184,34 +193,24 @@ def _run_side(
         side.stored[item.name] = StoredOutput(
             item.name, item.sha256, pred.output, pred.arrays, pred.summary
         )
-        if pred.python and not side.python:
-            side.python = {**pred.python}
 
 
-def _env_info(resolution: api.Resolution, handle: Any) -> dict[str, Any]:
-    return {
-        "path": str(handle.path),
-        "fingerprint": resolution.fingerprint,
-        "cache": "miss" if handle.built else "hit",
-        "reason": handle.reason,
-        "installer": {
-            "name": resolution.installer.value,
-            "version": resolution.installer_version,
-            "reason": resolution.installer.reason,
-        },
-        "spec_source": resolution.spec.source,
-        "requirements": [r.text for r in resolution.spec.requirements],
-    }
+def _env_info(resolution: api.Resolution, handle: Any) -> EnvInfo:
+    installer = resolution.installer
+    return EnvInfo(
+        path=str(handle.path),
+        fingerprint=resolution.fingerprint,
+        cache="miss" if handle.built else "hit",
+        reason=handle.reason,
+        installer=InstallerInfo(installer.value, resolution.installer_version, installer.reason),
+        spec_source=resolution.spec.source,
+        requirements=tuple(r.text for r in resolution.spec.requirements),
+    )
 
 
-def _python_of(resolution: api.Resolution) -> dict[str, Any]:
+def _python_of(resolution: api.Resolution) -> PythonInfo:
     interp = resolution.interpreter
-    return {
-        "version": interp.version,
-        "implementation": interp.implementation,
-        "platform": interp.platform,
-        "executable": interp.path,
-    }
+    return PythonInfo(interp.version, interp.implementation, interp.platform, interp.path)
 
 
 def _env_side(
@@ -252,14 +251,13 @@ def _variant_side(
     except EnvBuildError as exc:
         side = Side(key, label, status="failed", python=_python_of(variant))
         side.reason = f"the {label} could not be built: {exc.what}"
-        side.error = {"type": type(exc).__name__, "stage": "build", "message": exc.render()}
+        side.error = SideError(type(exc).__name__, "build", exc.render())
         handle = None
-    side.extra["changes"] = [c.to_json() for c in changes]
+    side.changes = tuple(changes)
     return side, handle, changes
 
 
-def _compare(left: Side, right: Side, item: CheckInput, tolerance: Tolerance) -> dict[str, Any]:
-    base = {"input": item.name, "left": left.key, "right": right.key}
+def _compare(left: Side, right: Side, item: CheckInput, tolerance: Tolerance) -> ComparisonReport:
     for side in (left, right):
         if item.name not in side.values:
             reason = (
@@ -267,13 +265,9 @@ def _compare(left: Side, right: Side, item: CheckInput, tolerance: Tolerance) ->
                 if side.status != "ok"
                 else f"{side.key} has no output for this input"
             )
-            return {
-                **base,
-                "status": "skipped",
-                "reason": reason,
-                "summary": f"skipped: {reason}",
-                "outputs": [],
-            }
+            return ComparisonReport(
+                item.name, left.key, right.key, "skipped", reason, f"skipped: {reason}"
+            )
     result: Comparison = compare(
         left.values[item.name],
         right.values[item.name],
@@ -281,33 +275,24 @@ def _compare(left: Side, right: Side, item: CheckInput, tolerance: Tolerance) ->
         left_name=left.key,
         right_name=right.key,
     )
-    doc = result.to_json()
-    return {
-        **base,
-        "status": result.status,
-        "reason": None,
-        "summary": result.summary(),
-        "outputs": doc.get("outputs", []),
-    }
-
-
-def _with_envrun(finding: SignatureFinding, input_name: str, env: Side) -> dict[str, Any]:
-    """A signature finding with what envrun's worker did with that column in the env's run."""
-    error = env.error or {}
-    message = str(error.get("message", "")).removeprefix(
-        "the model's env could not use the input: "
+    return ComparisonReport(
+        item.name, left.key, right.key, result.status, None, result.summary(), result.outputs
     )
+
+
+def _with_envrun(finding: SignatureFinding, input_name: str, env: Side) -> SignatureFinding:
+    """A signature finding with what envrun's worker did with that column in the env's run."""
+    stage = env.error.stage if env.error else None
     if input_name in env.values:
         outcome = "accepted"
     elif env.failed_input != input_name:
         outcome = "not run (the env stopped at an earlier input)"
-    elif error.get("stage") in ("input", "request") and f"column {finding.column!r}" in message:
-        outcome = f"refused: {message}"
+    # The worker names the column it refuses in its message (it reports no column field).
+    elif stage == "input" and f"column {finding.column!r}" in env.detail:
+        outcome = f"refused: {env.detail}"
     else:
-        outcome = f"not reached (the env stopped first: {message})"
-    return replace(
-        finding, envrun=outcome, message=f"{finding.message}; envrun: {outcome}"
-    ).to_json()
+        outcome = f"not reached (the env stopped first: {env.detail})"
+    return replace(finding, envrun=outcome, message=f"{finding.message}; envrun: {outcome}")
 
 
 def _host_side(
@@ -319,14 +304,12 @@ def _host_side(
     start = time.monotonic()
     _run_side(host, model, inputs, None, settings)
     host.timings["total"] = time.monotonic() - start
-    stage = (host.error or {}).get("stage") if host.status == "failed" else None
-    if stage == "load":
-        detail = str(host.reason or "").removeprefix("loading the model failed: ")
-        host.reason = f"this host cannot load the model: {detail}"
-    elif stage in ("input", "request"):
+    error = host.error if host.status == "failed" else None
+    if error is not None and error.stage == "load":
+        host.reason = f"this host cannot load the model: {error.type}: {host.detail}"
+    elif error is not None and error.stage == "input":
         # The worker's advice is written for the model's env; here the host is what lacks it.
-        detail = str(host.reason or "").removeprefix("the model's env could not use the input: ")
-        host.reason = f"this host cannot read the input: {detail.split('; ')[0]}"
+        host.reason = f"this host cannot read the input: {host.detail.split('; ')[0]}"
     return host
 
 
@@ -335,14 +318,16 @@ def _baseline_side(baseline: Baseline, inputs: list[CheckInput]) -> Side:
 
     recorded = baseline.side
     side = Side(
-        "baseline", f"baseline ({baseline.path.name})", python=dict(recorded.get("python") or {})
+        "baseline",
+        f"baseline ({baseline.path.name})",
+        python=PythonInfo.from_json(recorded.get("python")),
     )
     recorded_env = recorded.get("env")
     if isinstance(recorded_env, dict):  # how that env was found then says nothing about now
-        recorded_env = {k: v for k, v in recorded_env.items() if k not in ("cache", "reason")}
-    side.env = recorded_env
+        then = {k: v for k, v in recorded_env.items() if k not in ("cache", "reason")}
+        side.env = EnvInfo.from_json(then)
     side.packages = dict(recorded.get("packages") or {})
-    side.extra = {"path": str(baseline.path), "created": baseline.created}
+    side.baseline_path, side.baseline_created = str(baseline.path), baseline.created
     for item in inputs:
         stored = baseline.find(item.sha256)
         if stored is not None:
@@ -400,63 +385,59 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
         for other in sides[1:]:
             for item in inputs:
                 comparisons.append(_compare(env, other, item, options.tolerance))
-    findings_by_input = {
-        item.name: [
-            _with_envrun(f, item.name, env)
-            for f in check_json_input(item.path, model.signature_inputs)
-        ]
-        for item in inputs
-    }
     verdict = verdict_of(
         env, sides=sides, comparisons=comparisons, rows=rows, written=written, n_inputs=len(inputs)
     )
     recorded = baseline.model.get("digest") if baseline is not None else None
     if recorded and recorded != f"sha256:{digest.sha256}":
         # Allowed (it is how a retrained model is compared with the old one), but never silent.
-        verdict["findings"].append(
+        finding = (
             f"the baseline was recorded for another model directory content ({recorded[:19]}…), "
             f"this one is sha256:{digest.sha256[:12]}…"
         )
-    doc = {
-        "schema": SCHEMA,
-        "envrun_version": __version__,
-        "created": _now(),
-        "verdict": verdict,
-        "model": {
-            "path": str(model.path),
-            "digest": f"sha256:{digest.sha256}",
-            "files": digest.files,
-            "bytes": digest.bytes,
-            "loader_module": model.pyfunc.loader_module,
-            "flavors": sorted(model.flavors),
-            "mlflow_version": model.mlflow_version,
-            "signature": {"inputs": model.signature_inputs, "outputs": model.signature_outputs},
-        },
-        "tolerance": {
-            "rtol": options.tolerance.rtol,
-            "atol": options.tolerance.atol,
+        verdict = replace(verdict, findings=(*verdict.findings, finding))
+    report = CheckReport(
+        envrun_version=__version__,
+        created=_now(),
+        verdict=verdict,
+        model=ModelFacts(
+            path=str(model.path),
+            digest=f"sha256:{digest.sha256}",
+            files=digest.files,
+            bytes=digest.bytes,
+            loader_module=model.pyfunc.loader_module,
+            flavors=tuple(sorted(model.flavors)),
+            mlflow_version=model.mlflow_version,
+            signature_inputs=model.signature_inputs,
+            signature_outputs=model.signature_outputs,
+        ),
+        tolerance=ToleranceFacts(
+            rtol=options.tolerance.rtol,
+            atol=options.tolerance.atol,
             # Integers, booleans, strings and datetimes compare exactly; only floats have slack.
-            "defaults": {k: list(v) for k, v in DEFAULT_TOLERANCES.items() if k in _FLOAT_DEFAULTS},
-        },
-        "inputs": [
-            {
-                "name": item.name,
-                "path": str(item.path),
-                "sha256": item.sha256,
-                "origin": item.origin,
-                "signature_findings": findings_by_input[item.name],
-            }
+            defaults={k: v for k, v in DEFAULT_TOLERANCES.items() if k in _FLOAT_DEFAULTS},
+        ),
+        inputs=tuple(
+            InputReport(
+                name=item.name,
+                path=str(item.path),
+                sha256=item.sha256,
+                origin=item.origin,
+                signature_findings=tuple(
+                    _with_envrun(f, item.name, env)
+                    for f in check_json_input(item.path, model.signature_inputs)
+                ),
+            )
             for item in inputs
-        ],
-        "sides": {side.key: side.to_json() for side in sides},
-        "package_differences": rows,
-        "comparisons": comparisons,
-        "warnings": warnings,
-        "timings": {"total": round(time.monotonic() - start, 4)},
-    }
-    if written is not None:
-        doc["baseline_written"] = str(written)
-    return CheckResult(doc, int(verdict["exit_code"]), written)
+        ),
+        sides=tuple(side.report() for side in sides),
+        package_differences=tuple(rows),
+        comparisons=tuple(comparisons),
+        warnings=tuple(warnings),
+        timings={"total": round(time.monotonic() - start, 4)},
+        baseline_written=None if written is None else str(written),
+    )
+    return CheckResult(report, verdict.exit_code, written)
 
 
 def _save(
@@ -471,6 +452,11 @@ def _save(
         path,
         created=_now(),
         model={"path": str(model.path), "digest": f"sha256:{digest.sha256}"},
-        side={"python": env.python, "packages": env.packages, "env": env.env, "label": env.label},
+        side={
+            "python": env.python.to_json(),
+            "packages": env.packages,
+            "env": env.env.to_json() if env.env else None,
+            "label": env.label,
+        },
         outputs=[env.stored[item.name] for item in inputs],
     )

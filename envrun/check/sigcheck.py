@@ -14,7 +14,7 @@ import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 _SCALAR_TYPES = ("long", "integer", "double", "float", "boolean", "string")
 _DTYPE = {
@@ -28,6 +28,9 @@ _DTYPE = {
 _INT_RANGE = {"long": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
 
 
+Severity = Literal["error", "warning"]
+
+
 @dataclass(frozen=True)
 class SignatureFinding:
     """One column whose values MLflow's JSON path and an in-process call treat differently."""
@@ -38,11 +41,15 @@ class SignatureFinding:
     natural_dtype: str  # the dtype pandas gives the column built from the JSON values
     json_path: str  # what MLflow's scoring server does with it
     in_process: str  # what MLflow's schema enforcement does when a caller passes a DataFrame
-    severity: str  # "error" when the JSON path changes values, else "warning"
+    severity: Severity  # "error" when the JSON path changes values, else "warning"
     message: str
     # What envrun's worker did with the input, read off the env's own run (see check.py): the
     # worker's rules are not restated here, so this can never disagree with what happened.
     envrun: str = ""
+
+    def __post_init__(self) -> None:
+        if self.severity not in get_args(Severity):  # a report read back from JSON, say
+            raise ValueError(f"unknown signature finding severity {self.severity!r}")
 
     def to_json(self) -> dict[str, Any]:
         """Plain-data form for the report."""
@@ -175,7 +182,7 @@ def check_column(name: str, declared: str, values: list[Any]) -> SignatureFindin
             )
     else:
         json_path = f"cast to {_DTYPE[declared]} (values kept)"
-    severity = "error" if changed_value is not None and json_ok else "warning"
+    severity: Severity = "error" if changed_value is not None and json_ok else "warning"
     if not json_ok:
         served = f"refuses {_text(shown)}"
     elif changed_value is not None and declared != "string":

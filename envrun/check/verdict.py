@@ -9,47 +9,65 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from envrun.check.baseline import StoredOutput
+from envrun.check.document import (
+    ComparisonReport,
+    EnvInfo,
+    NotCompared,
+    PackageDifference,
+    PythonInfo,
+    SideError,
+    SideReport,
+    SideState,
+    Verdict,
+    VerdictStatus,
+)
+from envrun.check.variants import VariantChange
 from envrun.drift.finding import is_critical
 from envrun.errors import EXIT_CHECK_FAILED, EXIT_MODEL, EXIT_OK, EXIT_USAGE
 
 
 @dataclass
 class Side:
-    """One side's runs; mutable while the check runs, then rendered into the document."""
+    """One side's runs; mutable while the check runs, then frozen into a SideReport."""
 
     key: str
     label: str
-    status: str = "ok"
+    status: SideState = "ok"
     reason: str | None = None
-    error: dict[str, Any] | None = None
-    python: dict[str, Any] = field(default_factory=dict)
-    env: dict[str, Any] | None = None
+    error: SideError | None = None
+    detail: str = ""  # the failing error's own words, without envrun's framing
+    python: PythonInfo = field(default_factory=PythonInfo)
+    env: EnvInfo | None = None
     packages: dict[str, str | None] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)  # input name -> decoded output
     stored: dict[str, StoredOutput] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+    changes: tuple[VariantChange, ...] | None = None  # variant sides only
+    baseline_path: str | None = None  # baseline sides only
+    baseline_created: str | None = None
     failed_input: str | None = None  # the input the side stopped at, when it failed
 
-    def to_json(self) -> dict[str, Any]:
-        """The side as the report schema has it."""
-        doc = {
-            "label": self.label,
-            "status": self.status,
-            "reason": self.reason,
-            "error": self.error,
-            "python": self.python,
-            "env": self.env,
-            "packages": dict(sorted(self.packages.items())),
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "outputs": self.outputs,
-        }
-        doc.update(self.extra)
-        return doc
+    def report(self) -> SideReport:
+        """The side as the report has it."""
+        return SideReport(
+            key=self.key,
+            label=self.label,
+            status=self.status,
+            reason=self.reason,
+            error=self.error,
+            python=self.python,
+            env=self.env,
+            packages=dict(sorted(self.packages.items())),
+            timings={k: round(v, 4) for k, v in self.timings.items()},
+            outputs=dict(self.outputs),
+            changes=self.changes,
+            baseline_path=self.baseline_path,
+            baseline_created=self.baseline_created,
+        )
 
 
-def package_rows(sides: list[Side]) -> list[dict[str, Any]]:
+def package_rows(sides: list[Side]) -> list[PackageDifference]:
     """Packages whose version differs between any two sides (None: not installed there)."""
     names: set[str] = set()
     for side in sides:
@@ -64,68 +82,73 @@ def package_rows(sides: list[Side]) -> list[dict[str, Any]]:
             if name in canon:
                 versions[side.key] = canon[name]
         if len(set(versions.values())) > 1:
-            rows.append({"name": name, "versions": versions, "critical": is_critical(name)})
+            rows.append(PackageDifference(name, versions, is_critical(name)))
     return rows
 
 
-def _explain(left: Side, right: Side, rows: list[dict[str, Any]]) -> list[str]:
+def _explain(left: Side, right: Side, rows: list[PackageDifference]) -> list[str]:
     """Facts that can explain a difference between two sides: packages and Python."""
     facts = []
     for row in rows:
-        versions = row["versions"]
+        versions = row.versions
         if left.key in versions and right.key in versions:
             lv, rv = versions[left.key] or "not installed", versions[right.key] or "not installed"
-            facts.append(f"{row['name']} differs: {left.key} {lv}, {right.key} {rv}")
-    lpy, rpy = left.python.get("version"), right.python.get("version")
-    if lpy and rpy and lpy != rpy:
-        facts.append(f"python differs: {left.key} {lpy}, {right.key} {rpy}")
-    return facts
+            facts.append(f"{row.name} differs: {left.key} {lv}, {right.key} {rv}")
+    return facts + _python_differs(left, right)
+
+
+def _python_differs(left: Side, right: Side) -> list[str]:
+    lpy, rpy = left.python.version, right.python.version
+    return (
+        [f"python differs: {left.key} {lpy}, {right.key} {rpy}"]
+        if lpy and rpy and lpy != rpy
+        else []
+    )
 
 
 def verdict_of(
     env: Side,
     *,
     sides: list[Side],
-    comparisons: list[dict[str, Any]],
-    rows: list[dict[str, Any]],
+    comparisons: list[ComparisonReport],
+    rows: list[PackageDifference],
     written: Path | None,
     n_inputs: int,
-) -> dict[str, Any]:
+) -> Verdict:
     """The verdict: status, exit code, a headline naming what was compared, and the findings."""
     by_key = {side.key: side for side in sides}
     not_compared = [
-        {"side": side.key, "reason": side.reason or side.status}
+        NotCompared(side.key, side.reason or side.status)
         for side in sides[1:]
         if side.status != "ok" or not side.values
     ]
-    ran = [c for c in comparisons if c["status"] != "skipped"]
+    ran = [c for c in comparisons if c.status != "skipped"]
     pairs = sorted(
-        {f"{c['left']} vs {c['right']}" for c in ran},
+        {f"{c.left} vs {c.right}" for c in ran},
         key=lambda p: [s.key for s in sides].index(p.split()[-1]),
     )
-    differing = [c for c in ran if c["status"] == "differs"]
+    differing = [c for c in ran if c.status == "differs"]
     findings: list[str] = []
-    for pair in sorted({(c["left"], c["right"]) for c in differing}):
-        findings += _explain(by_key[pair[0]], by_key[pair[1]], rows)
-    for pair in sorted(
-        {(c["left"], c["right"]) for c in ran} - {(c["left"], c["right"]) for c in differing}
+    for left, right in sorted({(c.left, c.right) for c in differing}):
+        findings += _explain(by_key[left], by_key[right], rows)
+    for left, right in sorted(
+        {(c.left, c.right) for c in ran} - {(c.left, c.right) for c in differing}
     ):
         # Reproduced across different Pythons is worth saying: it is part of what was proved.
-        findings += [
-            f for f in _explain(by_key[pair[0]], by_key[pair[1]], []) if f.startswith("python")
-        ]
+        findings += _python_differs(by_key[left], by_key[right])
     inputs_text = f"{n_inputs} input{'s' if n_inputs != 1 else ''}"
+    status: VerdictStatus
     if env.status != "ok":
-        error = env.error or {}
-        code = EXIT_USAGE if error.get("stage") in ("input", "request") else EXIT_MODEL
+        stage = env.error.stage if env.error else None
+        code = EXIT_USAGE if stage == "input" else EXIT_MODEL
         status, headline = "failed", f"Failed: the model did not run in its own env ({env.reason})"
     elif differing:
-        bad_pairs = sorted({f"{c['left']} ≠ {c['right']}" for c in differing})
+        bad_pairs = sorted({f"{c.left} ≠ {c.right}" for c in differing})
         status, code = "differs", EXIT_CHECK_FAILED
-        headline = f"Differs: {', '.join(bad_pairs)} on {len({c['input'] for c in differing})} of {inputs_text}"
+        headline = f"Differs: {', '.join(bad_pairs)} on {len({c.input for c in differing})} of {inputs_text}"
     elif ran:
         status, code = "reproduced", EXIT_OK
-        compared_inputs = len({c["input"] for c in ran})
+        compared_inputs = len({c.input for c in ran})
         if compared_inputs < n_inputs:  # say so when some inputs had nothing to compare with
             inputs_text = f"{compared_inputs} of {inputs_text} compared"
         headline = (
@@ -136,7 +159,7 @@ def verdict_of(
         headline = f"Baseline saved to {written}; nothing else to compare against ({inputs_text})"
     else:
         status, code = "unverified", EXIT_CHECK_FAILED
-        others = "; ".join(f"{n['side']}: {n['reason']}" for n in not_compared)
+        others = "; ".join(f"{n.side}: {n.reason}" for n in not_compared)
         why = f" ({others})" if others else " (no other side was asked for)"
         headline = (
             f"Unverified: only the env produced outputs{why}; "
@@ -148,11 +171,4 @@ def verdict_of(
         # is the answer, and it is not a pass.
         status, code = "differs", EXIT_CHECK_FAILED
         headline = f"Differs: {variant.reason}"
-    return {
-        "status": status,
-        "exit_code": code,
-        "headline": headline,
-        "compared": pairs,
-        "not_compared": not_compared,
-        "findings": findings,
-    }
+    return Verdict(status, code, headline, tuple(pairs), tuple(not_compared), tuple(findings))

@@ -88,12 +88,14 @@ def run_in_env(
                 value=str(request["model"]["dir"]),
                 fix="raise --timeout, or check the model for an endless loop",
                 stderr=exc.stderr,
+                stage="timeout",
             ) from None
         raise BridgeError(
             "the env's interpreter could not be started",
             value=str(python),
             fix="rebuild the env with --rebuild",
             stderr=exc.stderr,
+            stage="start",
         ) from None
     seconds = time.monotonic() - start
     response = _read_response(ctl_dir, result.returncode, result.stderr, _where(request))
@@ -145,6 +147,7 @@ def _read_response(ctl_dir: Path, returncode: int, stderr: str, where: str) -> d
             "the offending value is the end of its stderr",
             returncode=returncode,
             stderr=stderr,
+            stage="crash",
         ) from None
     except (OSError, ValueError) as exc:
         raise BridgeError(
@@ -178,6 +181,8 @@ def _error_from(response: dict[str, Any], returncode: int, stderr: str, where: s
             f"the model's env could not use the input: {message}",
             value=where,
             fix="make the input match the model's signature (see `envrun resolve` for it)",
+            stage="request" if stage == "request" else "input",
+            detail=message,
         )
     if stage == "load":
         what = f"loading the model failed: {etype}: {message}"
@@ -193,7 +198,8 @@ def _error_from(response: dict[str, Any], returncode: int, stderr: str, where: s
         returncode=returncode,
         stderr=stderr,
         error_type=etype,
-        stage=stage,
+        stage="load" if stage == "load" else "encode" if stage == "encode" else "predict",
+        detail=message,
     )
 
 

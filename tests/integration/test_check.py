@@ -463,6 +463,24 @@ def test_reports_and_step_summary(tmp_path: Path, shared_cache: Path) -> None:
     assert summary.read_text().startswith("# earlier step\n") and "numpy" in summary.read_text()
 
 
+def test_json_report_reads_back_to_the_same_bytes(tmp_path: Path, shared_cache: Path) -> None:
+    from envrun.check.document import CheckReport
+    from envrun.check.report import render_json
+
+    baseline, report = tmp_path / "baseline.json", tmp_path / "report.json"
+    model = MODELS / "numpy_custom"
+    saved = run_envrun("check", model, "--save-baseline", baseline, cache_dir=shared_cache)
+    assert saved.returncode == 0, saved.stderr
+    result = run_envrun(
+        "check", model, "--baseline", baseline, "--report", report, cache_dir=shared_cache
+    )
+    assert result.returncode == 0, result.stderr
+    text = report.read_text(encoding="utf-8")
+    read = CheckReport.from_json(json.loads(text))
+    assert [s.key for s in read.sides] == ["env", "host", "baseline"]
+    assert render_json(read) == text
+
+
 def test_usage_errors_come_before_any_build(tmp_path: Path, cache: Path) -> None:
     no_example = MODELS / "probe"
     result = run_envrun("check", no_example, cache_dir=cache)

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from envrun.check.report.html import render_html
-from envrun.check.report.markdown import (
-    SCHEMA,
+from envrun.check.document import SCHEMA
+from envrun.check.report import (
     append_step_summary,
     fmt_number,
+    render_html,
     render_json,
     render_markdown,
     report_format,

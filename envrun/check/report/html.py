@@ -1,18 +1,20 @@
-"""Render the `envrun check` report document as one self-contained HTML page."""
+"""The check report as one self-contained HTML page (inline CSS and SVG, no external assets)."""
 
 from __future__ import annotations
 
 import html
 import itertools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from envrun.check.report.markdown import (
+from envrun.check.document import SCHEMA, CheckReport, ModelFacts, SideReport, Verdict
+from envrun.check.leaves import OutputDiff
+from envrun.check.report.common import (
     SIGNATURE_HEAD,
-    as_list,
-    as_map,
+    ReportLike,
+    as_report,
     cache_text,
     change_text,
     fmt_bytes,
@@ -23,11 +25,11 @@ from envrun.check.report.markdown import (
     python_text,
     short_hash,
     side_problem,
-    sides,
     strip_status,
     text,
     timings,
     tolerance_text,
+    types_text,
     version_columns,
 )
 
@@ -131,11 +133,11 @@ def _hash(value: Any, length: int = 12) -> str:
     return f'<code title="{_e(value)}">{_e(short_hash(value, length))}</code>'
 
 
-def render_html(doc: Mapping[str, Any]) -> str:
+def render_html(report: ReportLike) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG, no external assets)."""
-    verdict, model = as_map(doc.get("verdict")), as_map(doc.get("model"))
-    status = text(verdict.get("status"), "unknown").lower()
-    name = Path(text(model.get("path"), "model")).name or "model"
+    report = as_report(report)
+    model, status = report.model, report.verdict.status
+    name = Path(model.path or "model").name or "model"
     ids = itertools.count(1)
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
@@ -143,49 +145,47 @@ def render_html(doc: Mapping[str, Any]) -> str:
         f"<title>envrun check: {_e(status)} \u00b7 {_e(name)}</title>",
         f"<style>{_CSS}</style></head><body><main>",
         _header(model, name),
-        _verdict(verdict, status),
-        _environments(doc),
-        _packages(doc),
-        _outputs(doc, ids),
-        _inputs(doc),
-        _warnings(doc),
-        _installed(doc),
-        _footer(doc, model),
+        _verdict(report.verdict, headline(report)),
+        _environments(report),
+        _packages(report),
+        _outputs(report, ids),
+        _inputs(report),
+        _warnings(report),
+        _installed(report),
+        _footer(report),
         f"</main>{_SCRIPT}</body></html>\n",
     ]
     return "\n".join(p for p in parts if p)
 
 
-def _header(model: Mapping[str, Any], name: str) -> str:
+def _header(model: ModelFacts, name: str) -> str:
     facts = [
-        ("Loader", _code(model.get("loader_module"), empty="")),
-        ("Flavors", ", ".join(_e(f) for f in as_list(model.get("flavors")))),
-        ("MLflow", _e(model.get("mlflow_version"))),
-        ("Files", _e(model.get("files"))),
-        ("Size", fmt_bytes(model.get("bytes")) if model.get("bytes") is not None else ""),
-        ("Digest", _hash(model.get("digest"), 16)),
+        ("Loader", _code(model.loader_module, empty="")),
+        ("Flavors", ", ".join(_e(f) for f in model.flavors)),
+        ("MLflow", _e(model.mlflow_version)),
+        ("Files", _e(model.files)),
+        ("Size", fmt_bytes(model.bytes) if model.bytes is not None else ""),
+        ("Digest", _hash(model.digest, 16)),
     ]
     meta = "".join(f"<span>{k} <b>{v}</b></span>" for k, v in facts if v)
     return (
         f'<header><div class="eyebrow">envrun check</div><h1>{_e(name)}</h1>'
-        f'<div class="path mono">{_e(model.get("path"))}</div><div class="meta">{meta}</div></header>'
+        f'<div class="path mono">{_e(model.path)}</div><div class="meta">{meta}</div></header>'
     )
 
 
-def _verdict(verdict: Mapping[str, Any], status: str) -> str:
+def _verdict(verdict: Verdict, line: str) -> str:
+    status = verdict.status
     known = status if status in ("reproduced", "differs", "unverified", "failed") else "unknown"
-    compared = "".join(f"<li>{_e(c)}</li>" for c in as_list(verdict.get("compared")))
+    compared = "".join(f"<li>{_e(c)}</li>" for c in verdict.compared)
     not_compared = "".join(
-        f"<li><b>{_e(as_map(n).get('side'))}</b>: {_e(as_map(n).get('reason'))}</li>"
-        for n in as_list(verdict.get("not_compared"))
+        f"<li><b>{_e(n.side)}</b>: {_e(n.reason)}</li>" for n in verdict.not_compared
     )
-    findings = "".join(f"<li>{_e(f)}</li>" for f in as_list(verdict.get("findings")))
-    exit_code = verdict.get("exit_code")
-    line = headline({"verdict": verdict})
+    findings = "".join(f"<li>{_e(f)}</li>" for f in verdict.findings)
     parts = [
         f'<div class="verdict v-{known}"><div class="badge">{_e(status.upper())}</div><div>',
         f'<p class="headline">{_e(line)}</p>' if line else "",
-        f'<p class="exit">exit code {_e(exit_code)}</p>' if exit_code is not None else "",
+        f'<p class="exit">exit code {_e(verdict.exit_code)}</p>',
         '<div class="cols"><div><h3>Compared</h3>',
         f"<ul>{compared}</ul>" if compared else '<p class="none">nothing</p>',
         "</div><div><h3>Not compared</h3>",
@@ -197,11 +197,11 @@ def _verdict(verdict: Mapping[str, Any], status: str) -> str:
     return "".join(parts)
 
 
-def _environments(doc: Mapping[str, Any]) -> str:
-    cols = sides(doc)
+def _environments(report: CheckReport) -> str:
+    cols = report.sides
     if not cols:
         return ""
-    facts = [_side_facts(s) for _, s in cols]
+    facts = [_side_facts(s) for s in cols]
     phases = dict.fromkeys(k for f in facts for k in f if k.endswith(" time"))
     labels = [k for k in facts[0] if not k.endswith(" time")]
     labels[-2:-2] = phases  # timings sit between the identity rows and the outputs
@@ -217,40 +217,40 @@ def _environments(doc: Mapping[str, Any]) -> str:
             for c in cells
         )
         rows.append(f"<tr><th>{label}</th>{tds}</tr>")
-    head = "".join(f"<th>{_e(k)}<small>{_e(s.get('label'))}</small></th>" for k, s in cols)
+    head = "".join(f"<th>{_e(s.key)}<small>{_e(s.label)}</small></th>" for s in cols)
     return (
         '<section><h2>Environments</h2><div class="scroll"><table class="sides"><thead><tr><th></th>'
         f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
 
-def _side_facts(side: Mapping[str, Any]) -> dict[str, str]:
+def _side_facts(side: SideReport) -> dict[str, str]:
     """One side's column of the environments table, as label -> HTML cell."""
-    py, env = as_map(side.get("python")), as_map(side.get("env"))
+    py, env = side.python, side.env
     facts = {
-        "Status": _chip(side.get("status")),
+        "Status": _chip(side.status),
         "Problem": _problem(side),
         "Python": _e(python_text(side)),
-        "Platform": _e(py.get("platform")),
-        "Interpreter": _code(py.get("executable"), empty=""),
+        "Platform": _e(py.platform),
+        "Interpreter": _code(py.executable, empty=""),
         "Installer": _e(installer(side)),
-        "Spec": _e(env.get("spec_source")),
+        "Spec": _e(env.spec_source if env else None),
         "Cache": _e(cache_text(side)),
-        "Fingerprint": _hash(env.get("fingerprint")),
-        "Env path": _code(env.get("path"), empty=""),
-        "Baseline": _code(side.get("path"), empty=""),
-        "Recorded": _e(side.get("created")),
+        "Fingerprint": _hash(env.fingerprint if env else None),
+        "Env path": _code(env.path if env else None, empty=""),
+        "Baseline": _code(side.baseline_path, empty=""),
+        "Recorded": _e(side.baseline_created),
     }
     facts.update((f"{k.capitalize()} time", _e(v)) for k, v in timings(side))
-    outputs = as_map(side.get("outputs")).items()
+    outputs = side.outputs.items()
     facts["Outputs"] = "<br>".join(f"{_e(k)}: <code>{_e(v)}</code>" for k, v in outputs)
-    facts["Changes"] = "<br>".join(_e(change_text(c)) for c in as_list(side.get("changes")))
+    facts["Changes"] = "<br>".join(_e(change_text(c)) for c in side.changes or ())
     return facts
 
 
-def _problem(side: Mapping[str, Any]) -> str:
+def _problem(side: SideReport) -> str:
     # A skip is a choice (a flag, a missing baseline); only a failure is shown as an error.
-    cls = "problem" if side.get("error") or side.get("status") == "failed" else "none"
+    cls = "problem" if side.error or side.status == "failed" else "none"
     return f'<span class="{cls}">{_e(side_problem(side))}</span>' if side_problem(side) else ""
 
 
@@ -267,14 +267,14 @@ def _num(value: Any) -> str:
     return f"<td class=num>{_e(value)}</td>"
 
 
-def _packages(doc: Mapping[str, Any]) -> str:
-    diffs = [as_map(d) for d in as_list(doc.get("package_differences"))]
+def _packages(report: CheckReport) -> str:
+    diffs = report.package_differences
     if not diffs:
         return ""
-    cols = version_columns(doc, diffs)
+    cols = version_columns(report, diffs)
     rows = []
     for d in diffs:
-        versions = as_map(d.get("versions"))
+        versions = d.versions
         ref = next((versions[c] for c in cols if c in versions), None)
         cells = []
         for c in cols:
@@ -285,80 +285,66 @@ def _packages(doc: Mapping[str, Any]) -> str:
             else:
                 cls = " class=diff" if versions[c] != ref else ""
                 cells.append(f"<td{cls}><code>{_e(versions[c])}</code></td>")
-        crit = bool(d.get("critical"))
-        tag = '<span class="tag">critical</span>' if crit else ""
-        row_cls = " class=critical" if crit else ""
-        rows.append(f"<tr{row_cls}><th>{_e(d.get('name'))}{tag}</th>{''.join(cells)}</tr>")
+        tag = '<span class="tag">critical</span>' if d.critical else ""
+        row_cls = " class=critical" if d.critical else ""
+        rows.append(f"<tr{row_cls}><th>{_e(d.name)}{tag}</th>{''.join(cells)}</tr>")
     return f"<section><h2>Packages that differ</h2>{_table(['Package', *cols], rows)}</section>"
 
 
-def _outputs(doc: Mapping[str, Any], ids: Iterator[int]) -> str:
-    comps = [as_map(c) for c in as_list(doc.get("comparisons"))]
-    if not comps:
+def _outputs(report: CheckReport, ids: Iterator[int]) -> str:
+    if not report.comparisons:
         return ""
-    tol = tolerance_text(doc)
+    tol = tolerance_text(report)
     parts = [
         "<section><h2>Outputs</h2>",
         f'<p class="summary">Tolerance: {_e(tol)}</p>' if tol else "",
     ]
     head = ["Output", "Kind", "Status", "Types", "Differing", "Max abs", "Max rel", "rtol / atol"]
-    for comp in comps:
-        title = f"{_e(comp.get('input'))} \u00b7 {_e(comp.get('left'))} vs {_e(comp.get('right'))}"
-        summary = strip_status(text(comp.get("summary") or comp.get("reason")), comp.get("status"))
+    for comp in report.comparisons:
+        title = f"{_e(comp.input)} \u00b7 {_e(comp.left)} vs {_e(comp.right)}"
+        summary = strip_status(comp.summary or text(comp.reason), comp.status)
         parts += [
-            f'<div class="comp"><div class="comp-head">{_chip(comp.get("status"))}',
+            f'<div class="comp"><div class="comp-head">{_chip(comp.status)}',
             f'<span class="title">{title}</span></div>',
             f'<p class="summary">{_e(summary)}</p>' if summary else "",
         ]
-        outs = [as_map(o) for o in as_list(comp.get("outputs"))]
-        rows = []
-        for o in outs:
-            left, right = text(o.get("left_type")), text(o.get("right_type"))
-            types = _e(left) if left == right else f"{_e(left)} vs {_e(right)}"
-            rows.append(
-                f"<tr><td>{_code(o.get('path'))}</td><td>{_e(o.get('kind'))}</td>"
-                f"<td>{_chip(o.get('status'))}</td><td>{types}</td>"
-                + _num(f"{text(o.get('differing'), '?')} / {text(o.get('total'), '?')}")
-                + _num(fmt_number(o.get("max_abs")))
-                + _num(fmt_number(o.get("max_rel")))
-                + _num(f"{fmt_number(o.get('rtol'))} / {fmt_number(o.get('atol'))}")
-                + "</tr>"
-            )
-        parts.append(_table(head, rows) if rows else "")
-        parts += [
-            _output_detail(o, next(ids)) for o in outs if o.get("status") not in ("equal", None)
+        rows = [
+            f"<tr><td>{_code(o.path)}</td><td>{_e(o.kind)}</td>"
+            f"<td>{_chip(o.status)}</td><td>{_e(types_text(o))}</td>"
+            + _num(f"{o.differing} / {o.total}")
+            + _num(fmt_number(o.max_abs))
+            + _num(fmt_number(o.max_rel))
+            + _num(f"{fmt_number(o.rtol)} / {fmt_number(o.atol)}")
+            + "</tr>"
+            for o in comp.outputs
         ]
+        parts.append(_table(head, rows) if rows else "")
+        parts += [_output_detail(o, next(ids)) for o in comp.outputs if o.status != "equal"]
         parts.append("</div>")
     return "".join([*parts, "</section>"])
 
 
-def _output_detail(o: Mapping[str, Any], uid: int) -> str:
+def _output_detail(o: OutputDiff, uid: int) -> str:
     rows = [
-        f"<tr><td><code>{_e(m.get('position'))}</code></td>"
-        + "".join(f"<td class=val><code>{_e(m.get(k))}</code></td>" for k in ("left", "right"))
-        + "".join(_num(fmt_number(m.get(k))) for k in ("abs_err", "rel_err"))
+        f"<tr><td><code>{_e(d.position)}</code></td>"
+        + "".join(f"<td class=val><code>{_e(v)}</code></td>" for v in (d.left, d.right))
+        + "".join(_num(fmt_number(v)) for v in (d.abs_err, d.rel_err))
         + "</tr>"
-        for m in map(as_map, as_list(o.get("first")))
+        for d in o.first
     ]
     head = ["Position", "Left", "Right", "Abs err", "Rel err"]
     first = f"<div><h3>First differences</h3>{_table(head, rows)}</div>" if rows else ""
-    hist = o.get("histogram")  # compare.py writes {bucket: count}; pairs are accepted too
-    buckets = list(hist.items()) if isinstance(hist, Mapping) else as_list(hist)
-    chart = _histogram(buckets, text(o.get("path")), uid)
-    notes = "".join(f"<li>{_e(n)}</li>" for n in as_list(o.get("notes")))
+    chart = _histogram(list(o.histogram), o.path, uid)
+    notes = "".join(f"<li>{_e(n)}</li>" for n in o.notes)
     if not (first or chart or notes):
         return ""
     hist = f"<div><h3>Absolute error, elements per bucket</h3>{chart}</div>" if chart else ""
     notes = f'<ul class="notes">{notes}</ul>' if notes else ""
-    return f"<h4>{_code(o.get('path'))}</h4><div class=detail>{first}{hist}</div>{notes}"
+    return f"<h4>{_code(o.path)}</h4><div class=detail>{first}{hist}</div>{notes}"
 
 
-def _histogram(buckets: list[Any], path: str, uid: int) -> str:
+def _histogram(pairs: list[tuple[str, int]], path: str, uid: int) -> str:
     """A small bar chart of error buckets; bar heights on a log scale, exact counts printed."""
-    pairs = [(text(b[0]), b[1]) for b in buckets if isinstance(b, list | tuple) and len(b) == 2]
-    pairs = [
-        (label, n if isinstance(n, int) and not isinstance(n, bool) else 0) for label, n in pairs
-    ]
     if not pairs:
         return ""
     slot, plot, top = 60, 96, 22
@@ -404,34 +390,33 @@ def _axis_label(label: str) -> tuple[str, str]:
     return first, rest
 
 
-def _inputs(doc: Mapping[str, Any]) -> str:
-    inputs = [as_map(i) for i in as_list(doc.get("inputs"))]
-    if not inputs:
+def _inputs(report: CheckReport) -> str:
+    if not report.inputs:
         return ""
     items, rows = [], []
-    for inp in inputs:
-        digest = f" \u00b7 sha256 {_hash(inp.get('sha256'))}" if inp.get("sha256") else ""
-        origin = f"<span class=none>{_e(inp.get('origin'))}</span>"
-        items.append(f"<li><code>{_e(inp.get('name'))}</code> {origin}{digest}</li>")
-        for f in map(as_map, as_list(inp.get("signature_findings"))):
-            keys = ("declared", "json_value", "json_path", "in_process")
+    for inp in report.inputs:
+        digest = f" \u00b7 sha256 {_hash(inp.sha256)}" if inp.sha256 else ""
+        origin = f"<span class=none>{_e(inp.origin)}</span>"
+        items.append(f"<li><code>{_e(inp.name)}</code> {origin}{digest}</li>")
+        for f in inp.signature_findings:
+            cells = (f.declared, f.json_value, f.json_path, f.in_process)
             rows.append(
-                f"<tr><td>{_code(inp.get('name'))}</td><td>{_code(f.get('column'))}</td>"
-                + "".join(f"<td>{_e(f.get(k))}</td>" for k in keys)
-                + f"<td>{_chip(f.get('severity'))}</td><td>{_e(f.get('message'))}</td></tr>"
+                f"<tr><td>{_code(inp.name)}</td><td>{_code(f.column)}</td>"
+                + "".join(f"<td>{_e(c)}</td>" for c in cells)
+                + f"<td>{_chip(f.severity)}</td><td>{_e(f.message)}</td></tr>"
             )
     head = [*SIGNATURE_HEAD, "Message"]
     table = f"<h4>Signature findings</h4>{_table(head, rows)}" if rows else ""
     return f"<section><h2>Inputs</h2><ul>{''.join(items)}</ul>{table}</section>"
 
 
-def _warnings(doc: Mapping[str, Any]) -> str:
-    items = "".join(f"<li>{_e(w)}</li>" for w in as_list(doc.get("warnings")))
+def _warnings(report: CheckReport) -> str:
+    items = "".join(f"<li>{_e(w)}</li>" for w in report.warnings)
     return f'<section class="warnings"><h2>Warnings</h2><ul>{items}</ul></section>' if items else ""
 
 
-def _installed(doc: Mapping[str, Any]) -> str:
-    cols, rows = installed_table(doc)
+def _installed(report: CheckReport) -> str:
+    cols, rows = installed_table(report)
     if not rows:
         return ""
     body = [
@@ -449,12 +434,12 @@ def _installed(doc: Mapping[str, Any]) -> str:
     )
 
 
-def _footer(doc: Mapping[str, Any], model: Mapping[str, Any]) -> str:
+def _footer(report: CheckReport) -> str:
     bits = [
-        f"schema <code>{_e(doc.get('schema'))}</code>" if doc.get("schema") else "",
-        f"envrun {_e(doc.get('envrun_version'))}" if doc.get("envrun_version") else "",
-        f"created {_e(doc.get('created'))}" if doc.get("created") else "",
+        f"schema <code>{_e(SCHEMA)}</code>",
+        f"envrun {_e(report.envrun_version)}" if report.envrun_version else "",
+        f"created {_e(report.created)}" if report.created else "",
     ]
-    bits = [b for b in bits if b] or ["envrun check report"]
-    digest = f"model digest <code>{_e(model.get('digest'))}</code>" if model.get("digest") else ""
-    return f"<footer>{_SEP.join(bits)}<br>{digest}</footer>"
+    digest = report.model.digest
+    digest_line = f"model digest <code>{_e(digest)}</code>" if digest else ""
+    return f"<footer>{_SEP.join(b for b in bits if b)}<br>{digest_line}</footer>"

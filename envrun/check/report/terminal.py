@@ -2,103 +2,79 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from envrun.check.report.markdown import fmt_number, fmt_seconds
+from envrun.check.document import InputReport, SideReport
+from envrun.check.report.common import ReportLike, as_report, fmt_number, fmt_seconds
 
 _MARK = {"equal": "=", "close": "≈", "differs": "≠", "skipped": "-"}
 
 
-def _side_line(key: str, side: Mapping[str, Any]) -> str:
-    python = side.get("python") or {}
-    parts = [f"python {python.get('version', '?')}"]
-    env = side.get("env") or {}
-    installer = env.get("installer") or {}
-    if installer:
-        parts.append(
-            f"{installer.get('name')} {installer.get('version')} ({installer.get('reason')})"
-        )
-    if env.get("cache"):
-        parts.append(f"cache {env['cache']}")
-    if env.get("fingerprint"):
-        parts.append(f"fingerprint {str(env['fingerprint'])[:12]}")
-    timings = side.get("timings") or {}
-    if timings:
-        parts.append(", ".join(f"{k} {fmt_seconds(v)}" for k, v in timings.items()))
-    status = str(side.get("status") or "unknown")
-    if status != "ok":
-        parts = [f"{status.upper()}: {side.get('reason') or ''}"]
-    return f"  {key:<9} {'; '.join(parts)}"
+def _side_line(side: SideReport) -> str:
+    parts = [f"python {side.python.version or '?'}"]
+    env = side.env
+    if env is not None and env.installer is not None:
+        inst = env.installer
+        parts.append(f"{inst.name} {inst.version} ({inst.reason})")
+    if env is not None and env.cache:
+        parts.append(f"cache {env.cache}")
+    if env is not None and env.fingerprint:
+        parts.append(f"fingerprint {env.fingerprint[:12]}")
+    if side.timings:
+        parts.append(", ".join(f"{k} {fmt_seconds(v)}" for k, v in side.timings.items()))
+    if side.status != "ok":
+        parts = [f"{side.status.upper()}: {side.reason or ''}"]
+    return f"  {side.key:<9} {'; '.join(parts)}"
 
 
-def render_terminal(doc: Mapping[str, Any], *, verbose: bool = False) -> str:  # noqa: PLR0912
+def render_terminal(report: ReportLike, *, verbose: bool = False) -> str:
     """A short, readable summary of a check report for a terminal or a CI log."""
-    verdict = doc.get("verdict") or {}
-    model = doc.get("model") or {}
-    lines = [
-        f"envrun check: {model.get('path')}  (model {str(model.get('digest', ''))[:19]})",
-        "sides:",
-    ]
-    for key, side in (doc.get("sides") or {}).items():
-        lines.append(_side_line(key, side))
-    comparisons = doc.get("comparisons") or []
-    if comparisons:
+    report = as_report(report)
+    verdict, model = report.verdict, report.model
+    lines = [f"envrun check: {model.path}  (model {model.digest[:19]})", "sides:"]
+    lines += [_side_line(side) for side in report.sides]
+    if report.comparisons:
         lines.append("comparisons:")
-    for comp in comparisons:
-        mark = _MARK.get(comp.get("status", ""), "?")
-        pair = f"{comp.get('left')} {mark} {comp.get('right')}"
-        lines.append(f"  {pair:<22} {comp.get('input')}: {comp.get('summary')}")
-        for out in comp.get("outputs") or []:
-            if out.get("status") != "differs" and not verbose:
+    for comp in report.comparisons:
+        pair = f"{comp.left} {_MARK[comp.status]} {comp.right}"
+        lines.append(f"  {pair:<22} {comp.input}: {comp.summary}")
+        for out in comp.outputs:
+            if out.status != "differs" and not verbose:
                 continue
-            where = out.get("path") or "(output)"
             lines.append(
-                f"      {where}: {out.get('differing')}/{out.get('total')} differ, "
-                f"max abs {fmt_number(out.get('max_abs'))}, max rel {fmt_number(out.get('max_rel'))}"
+                f"      {out.path or '(output)'}: {out.differing}/{out.total} differ, "
+                f"max abs {fmt_number(out.max_abs)}, max rel {fmt_number(out.max_rel)}"
             )
-            for diff in (out.get("first") or [])[:3]:
-                lines.append(
-                    f"        at {diff.get('position')}: {diff.get('left')} vs {diff.get('right')}"
-                )
-            for note in out.get("notes") or []:
-                lines.append(f"        note: {note}")
-    rows = doc.get("package_differences") or []
+            lines += [f"        at {d.position}: {d.left} vs {d.right}" for d in out.first[:3]]
+            lines += [f"        note: {note}" for note in out.notes]
+    rows = report.package_differences
     if rows:
         lines.append("packages that differ:")
         for row in rows[: None if verbose else 12]:
-            versions = ", ".join(f"{k} {v or 'not installed'}" for k, v in row["versions"].items())
-            lines.append(
-                f"  {row['name']}{' (critical)' if row.get('critical') else ''}: {versions}"
-            )
+            versions = ", ".join(f"{k} {v or 'not installed'}" for k, v in row.versions.items())
+            lines.append(f"  {row.name}{' (critical)' if row.critical else ''}: {versions}")
         if not verbose and len(rows) > 12:
             lines.append(f"  … {len(rows) - 12} more (see the report, or -v)")
-    for item in doc.get("inputs") or []:
+    for item in report.inputs:
         lines += _signature_lines(item)
-    for missing in verdict.get("not_compared") or []:
-        lines.append(f"not compared: {missing.get('side')}: {missing.get('reason')}")
-    for fact in verdict.get("findings") or []:
-        lines.append(f"finding: {fact}")
-    env_error = ((doc.get("sides") or {}).get("env") or {}).get("error") or {}
-    if env_error.get("traceback"):
-        shown = str(env_error["traceback"]).rstrip().splitlines()[-15:]
+    lines += [f"not compared: {n.side}: {n.reason}" for n in verdict.not_compared]
+    lines += [f"finding: {fact}" for fact in verdict.findings]
+    env = report.side("env")
+    if env is not None and env.error is not None and env.error.traceback:
+        shown = env.error.traceback.rstrip().splitlines()[-15:]
         lines += ["traceback from the model's env:", *(f"  | {line}" for line in shown)]
-    lines.append(f"verdict: {verdict.get('headline')}")
+    lines.append(f"verdict: {verdict.headline}")
     return "\n".join(lines)
 
 
-def _signature_lines(item: Mapping[str, Any]) -> list[str]:
+def _signature_lines(item: InputReport) -> list[str]:
     """One line per kind of discrepancy; columns that behave alike are named together."""
-    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-    for finding in item.get("signature_findings") or []:
-        key = tuple(
-            str(finding.get(k))
-            for k in ("declared", "natural_dtype", "in_process", "envrun", "severity")
-        )
-        groups.setdefault(key, []).append(finding)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    messages: dict[tuple[str, ...], str] = {}
+    for f in item.signature_findings:
+        key: tuple[str, ...] = (f.declared, f.natural_dtype, f.in_process, f.envrun, f.severity)
+        groups.setdefault(key, []).append(f.column)
+        messages.setdefault(key, f.message)
     lines = []
-    for found in groups.values():
-        also = [str(f.get("column")) for f in found[1:]]
-        more = f" (also columns {', '.join(also)})" if also else ""
-        lines.append(f"signature ({item.get('name')}): {found[0].get('message')}{more}")
+    for key, columns in groups.items():
+        more = f" (also columns {', '.join(columns[1:])})" if columns[1:] else ""
+        lines.append(f"signature ({item.name}): {messages[key]}{more}")
     return lines

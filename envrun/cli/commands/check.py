@@ -72,13 +72,13 @@ def register(subparsers: Subparsers) -> None:
 def run(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter) -> int:
     """Check the model, write the reports, print the verdict; 1 when something differs."""
     from envrun.check.compare import Tolerance
-    from envrun.check.report.markdown import (
+    from envrun.check.report import (
         append_step_summary,
         render_json,
+        render_terminal,
         report_format,
         write_reports,
     )
-    from envrun.check.report.terminal import render_terminal
     from envrun.check.run import CheckOptions, run_check
     from envrun.errors import InputError
 
