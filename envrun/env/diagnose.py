@@ -63,7 +63,9 @@ _NO_COMPILER = re.compile(
 )
 _NO_RUST = re.compile(r"can't find Rust compiler|cargo: (?:command )?not found|rustc.*not found")
 _PG_CONFIG = re.compile(r"pg_config executable not found")
-_MYSQL_CONFIG = re.compile(r"mysql_config(?: not found|: not found)|Can not find valid pkg-config name")
+_MYSQL_CONFIG = re.compile(
+    r"mysql_config(?: not found|: not found)|Can not find valid pkg-config name"
+)
 _CONFLICT = ("depends on", "the conflict is caused by", "conflicting dependencies")
 _UNSOLVABLE = ("no solution found", "resolutionimpossible", "cannot install")
 _MISSING = ("there is no version of", "no matching distribution", "could not find a version")
