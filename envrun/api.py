@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from envrun.env.asof import apply_as_of
 from envrun.env.backends.base import Backend, get_backend
 from envrun.env.interpreters import Interpreter, find_interpreter
 from envrun.env.pipconf import PipConfig
@@ -54,6 +55,12 @@ class Resolution:
             "flavors": sorted(model.flavors),
             "mlflow_version": model.mlflow_version,
             "fingerprint": self.fingerprint,
+            "as_of": {
+                "cutoff": self.spec.as_of,
+                "text": self.spec.as_of_reason,
+                "exact_pins": self.spec.exact_pins,
+                "added": list(self.spec.added),
+            },
             "spec": self.spec.to_json(),
             "interpreter": {
                 "path": self.interpreter.path,
@@ -160,7 +167,12 @@ def resolve(model_dir: str | Path, settings: Settings) -> Resolution:
 def resolve_model(model: ModelInfo, settings: Settings, start: float | None = None) -> Resolution:
     """Resolve an already-read model (see `resolve`)."""
     start = time.monotonic() if start is None else start
-    spec = resolve_spec(model, strict=settings.strict)
+    spec = apply_as_of(
+        resolve_spec(model, strict=settings.strict),
+        model,
+        settings.as_of,
+        exact_pins=settings.exact_pins,
+    )
     match = find_interpreter(
         spec.python,
         explicit=settings.python,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +13,11 @@ from typing import Protocol
 from envrun.errors import EnvrunError
 
 INSTALLERS = ("uv", "pip")
+AS_OF_WORDS = ("created", "now")
+_AS_OF_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_AS_OF_STAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}(?::\d{2})?)(\.\d+)?\s*([Zz]|[+-]\d{2}:?\d{2})?"
+)
 
 
 class Reporter(Protocol):
@@ -59,6 +66,10 @@ class Settings:
     timeout: float | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     reporter: Reporter = field(default_factory=NullReporter)
+    # Which day unpinned requirements resolve as of: "created" (the model's), "now", or a time.
+    as_of: Choice = Choice("created", "default")
+    # Install exact pins as declared, without resolving their dependencies (as pip once did).
+    exact_pins: bool = False
 
 
 def default_cache_dir(environ: Mapping[str, str]) -> Choice:
@@ -89,6 +100,52 @@ def choose_installer(flag: str | None, environ: Mapping[str, str]) -> Choice:
     return Choice(value, reason)
 
 
+def parse_as_of_time(text: str) -> dt.datetime | None:
+    """The UTC cutoff a date (that whole day included) or an ISO datetime means; None if neither.
+
+    A datetime without a zone is UTC, as MLflow's `utc_time_created` is.
+    """
+    value = text.strip()
+    try:
+        if _AS_OF_DATE.fullmatch(value):
+            day = dt.date.fromisoformat(value) + dt.timedelta(days=1)
+            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+        match = _AS_OF_STAMP.fullmatch(value)
+        if match is None:
+            return None
+        date_text, clock, fraction, zone = match.groups()
+        clock = clock if clock.count(":") == 2 else clock + ":00"
+        micro = (fraction or ".0")[1:7].ljust(6, "0")  # fromisoformat on 3.10 wants 6 digits
+        offset = "+00:00" if not zone or zone.upper() == "Z" else zone
+        if len(offset) == 5:  # +0200
+            offset = offset[:3] + ":" + offset[3:]
+        stamp = dt.datetime.fromisoformat(f"{date_text}T{clock}.{micro}{offset}")
+        return stamp.astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+
+
+def choose_as_of(flag: str | None, environ: Mapping[str, str]) -> Choice:
+    """Pick the resolution day: --as-of flag > ENVRUN_AS_OF > "created" (the model's day)."""
+    if flag:
+        value, reason = flag, "--as-of flag"
+    elif environ.get("ENVRUN_AS_OF"):
+        value, reason = environ["ENVRUN_AS_OF"], "ENVRUN_AS_OF environment variable"
+    else:
+        value, reason = "created", "default"
+    value = value.strip()
+    if value.lower() in AS_OF_WORDS:
+        return Choice(value.lower(), reason)
+    if parse_as_of_time(value) is None:
+        raise EnvrunError(
+            f"cannot read the as-of value (from {reason})",
+            value=value,
+            fix="use created, now, a date such as 2023-01-02 (that UTC day included) "
+            "or an ISO datetime such as 2023-01-02T10:00:00Z",
+        )
+    return Choice(value, reason)
+
+
 def make_settings(
     *,
     cache_dir: str | None = None,
@@ -99,6 +156,8 @@ def make_settings(
     timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
     reporter: Reporter | None = None,
+    as_of: str | None = None,
+    exact_pins: bool = False,
 ) -> Settings:
     """Build Settings with the documented precedence (flag > environment variable > default)."""
     env = dict(os.environ if environ is None else environ)
@@ -116,4 +175,6 @@ def make_settings(
         timeout=timeout,
         environ=env,
         reporter=reporter or NullReporter(),
+        as_of=choose_as_of(as_of, env),
+        exact_pins=exact_pins,
     )

@@ -110,4 +110,8 @@ def variant_spec(
         files=(*spec.files, (f"<variant {label}>", digest)),
         source=f"{spec.source} ({label})",
     )
+    if upgrade:  # the "today" variant: no cutoff, whatever day the model was saved
+        variant = dataclasses.replace(
+            variant, as_of=None, as_of_reason="resolved as of now (the upgraded variant)"
+        )
     return variant, changes

@@ -30,6 +30,12 @@ class EnvSpec:
     source: str
     ignored: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # The upload-time cutoff for what the declaration does not pin exactly (RFC 3339, UTC), or
+    # None to resolve as of now; its reason; set by env.asof.apply_as_of.
+    as_of: str | None = None
+    as_of_reason: str = ""
+    exact_pins: bool = False
+    added: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view of the spec."""
@@ -44,6 +50,9 @@ class EnvSpec:
             "files": [{"path": p, "sha256": h} for p, h in self.files],
             "ignored": list(self.ignored),
             "warnings": list(self.warnings),
+            "as_of": {"cutoff": self.as_of, "reason": self.as_of_reason},
+            "exact_pins": self.exact_pins,
+            "added": list(self.added),
         }
 
 
@@ -77,6 +86,9 @@ def fingerprint(
             "platform": interpreter.platform,
         },
         "installer": {"name": installer, "version": installer_version},
+        # The cutoff gives an unpinned declaration a stable key; "now" has none to give.
+        "as_of": spec.as_of or "now",
+        "exact_pins": spec.exact_pins,
     }
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 

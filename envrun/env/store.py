@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from envrun import __version__
+from envrun.env.asof import exempt_names
 from envrun.env.backends.base import Backend, InstallPlan, env_python
+from envrun.env.diagnose import pin_conflict_error
 from envrun.env.interpreters import Interpreter, describe
 from envrun.env.requirements import IndexOptions
 from envrun.env.spec import CACHE_FORMAT, EnvSpec
@@ -139,6 +141,9 @@ def ensure_env(
             plan_index,
             settings.cache_dir / "tmp" / f"{fp[:20]}-{os.getpid()}",
             extra_constraints,
+            as_of=spec.as_of,
+            exempt=exempt_names(spec),
+            no_deps=spec.exact_pins,
         )
         state = _build(
             spec,
@@ -205,6 +210,7 @@ def _build(
             "spec": spec.to_json(),
             "index": plan.index.to_json(),
             "extra_constraints": list(plan.extra_constraints),
+            "as_of": {"cutoff": spec.as_of, "text": spec.as_of_reason, "notes": plan.notes},
             "installed": installed,
             "log": str(log),
         }
@@ -213,7 +219,9 @@ def _build(
         os.replace(tmp, env_dir / STATE_FILE)  # the marker, written last: the env is now complete
     except CommandFailed as exc:
         _remove(env_dir)
-        raise _build_error(exc, backend.name, log) from None
+        raise pin_conflict_error(exc, spec, backend.name, log) or _build_error(
+            exc, backend.name, log
+        ) from None
     except BaseException:
         _remove(env_dir)
         raise

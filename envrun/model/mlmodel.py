@@ -6,10 +6,12 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from envrun.errors import ModelError
+from envrun.settings import parse_as_of_time
 
 MLMODEL = "MLmodel"
 PYFUNC = "python_function"
@@ -42,6 +44,8 @@ class ModelInfo:
     input_example: Path | None
     serving_input_example: Path | None
     raw: dict[str, Any] = field(repr=False)
+    # When MLflow saved the model (MLmodel utc_time_created), in UTC; None when absent or unreadable.
+    utc_time_created: datetime | None = None
 
     def file(self, name: str) -> Path | None:
         """An optional file in the model dir, checked for safety; None when absent."""
@@ -212,7 +216,17 @@ def read_model(model_dir: str | os.PathLike[str]) -> ModelInfo:
         input_example=input_example,
         serving_input_example=serving_example,
         raw=data,
+        utc_time_created=created_time(data.get("utc_time_created")),
     )
+
+
+def created_time(value: Any) -> datetime | None:
+    """MLmodel's utc_time_created ("2023-01-02 10:11:12.123456", UTC) as a datetime, else None."""
+    if isinstance(value, datetime):  # YAML may already have parsed an unquoted timestamp
+        return parse_as_of_time(value.isoformat())
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return parse_as_of_time(value)
 
 
 def _read_pyfunc(root: Path, flavors: Mapping[str, Any]) -> PyfuncConf:

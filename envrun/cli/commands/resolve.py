@@ -58,7 +58,10 @@ def render_resolution(resolution: Resolution) -> str:
         f"installer:    {resolution.installer.value} {resolution.installer_version}"
         f" ({resolution.installer.reason})",
         f"fingerprint:  {resolution.fingerprint}",
+        f"as of:        {spec.as_of_reason or 'now'}"
+        + ("; exact pins installed as declared" if spec.exact_pins else ""),
     ]
+    lines += [f"              {note}" for note in spec.added]
     if spec.build_dependencies:
         lines.append("build deps:   " + ", ".join(r.text for r in spec.build_dependencies))
     lines.append(f"requirements ({len(spec.requirements)}):")

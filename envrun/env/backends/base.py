@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from envrun import proc
+from envrun.env.asof import pip_flags, pip_supports_cutoff, run_uv_as_of
 from envrun.env.memo import StatMemo
 from envrun.env.requirements import IndexOptions, ReqLine, render_requirements_txt
 
@@ -23,6 +24,12 @@ class InstallPlan:
     index: IndexOptions
     workdir: Path
     extra_constraints: tuple[str, ...] = ()
+    # Resolution as of a day (env.asof): the cutoff, the names it spares, --no-deps for
+    # --exact-pins, and what the installer had to take from today anyway (filled in by install).
+    as_of: str | None = None
+    exempt: tuple[str, ...] = ()
+    no_deps: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 class Backend(Protocol):
@@ -148,10 +155,15 @@ class UvBackend:
         common += _index_flags(
             plan.index, trusted="--allow-insecure-host", pre=["--prerelease", "allow"]
         )
+        common += ["--no-deps"] if plan.no_deps else []
+
+        def run(argv: list[str]) -> None:
+            proc.run(argv, env=self._env(), cwd=plan.workdir, log=log, on_line=on_line)
+
         # In hash-checking mode uv also demands == pins of constraints, which pip.conf's caps
         # (e.g. torch<=2.14.1) are not; with every version pinned they are moot there anyway.
         for argv in _install_argvs(plan, common, unhashed_constraints=plan.extra_constraints):
-            proc.run(argv, env=self._env(), cwd=plan.workdir, log=log, on_line=on_line)
+            run_uv_as_of(run, argv, cutoff=plan.as_of, exempt=plan.exempt, notes=plan.notes)
 
     def list_installed(self, env_dir: Path) -> dict[str, str]:
         out = proc.run(
@@ -220,7 +232,11 @@ class PipBackend:
         ]
         # pip reads the user's pip.conf and PIP_* itself; pass only what the model adds.
         common += _index_flags(plan.index, trusted="--trusted-host", pre=["--pre"])
-        for argv in _install_argvs(plan, common):
+        common += ["--no-deps"] if plan.no_deps else []
+        argvs = _install_argvs(plan, common)
+        if plan.as_of is not None:
+            argvs = pip_as_of_argvs(env_dir, plan, argvs, log=log, on_line=on_line)
+        for argv in argvs:
             proc.run(argv, cwd=plan.workdir, log=log, on_line=on_line)
 
     def list_installed(self, env_dir: Path) -> dict[str, str]:
@@ -231,6 +247,40 @@ class PipBackend:
             " for d in m.distributions()]))"
         )
         return _parse_list(proc.run([str(python), "-I", "-c", probe], timeout=120).stdout)
+
+
+def pip_as_of_argvs(
+    env_dir: Path,
+    plan: InstallPlan,
+    argvs: list[list[str]],
+    *,
+    log: Path,
+    on_line: Callable[[str], None],
+) -> list[list[str]]:
+    """pip's install commands with the plan's cutoff (pip 26.0 added --uploaded-prior-to).
+
+    An older pip in the fresh env is first upgraded to one that has the flag: the installer is
+    a tool, not the model's dependency, so it comes from today. The build dependencies and the
+    requirements then go in one command, run by that pip, since a build dependency that pins an
+    older pip would otherwise run the second command without the flag. Hash-checked files (a
+    lock) pin every version, so they need no cutoff and keep their own commands.
+    """
+    python = str(env_python(env_dir))
+    probe = proc.run([python, "-m", "pip", "--version"], timeout=120).stdout.split()
+    if not pip_supports_cutoff(probe[1] if len(probe) > 1 else ""):
+        on_line("upgrading pip in the env: --uploaded-prior-to needs pip 26.0 or newer")
+        upgrade = [python, "-m", "pip", "install", "--disable-pip-version-check", "pip>=26.0"]
+        proc.run(upgrade, cwd=plan.workdir, log=log, on_line=on_line)
+    hashed = [argv for argv in argvs if "--require-hashes" in argv]
+    plain = [argv for argv in argvs if "--require-hashes" not in argv]
+    if len(plain) > 1:
+        # Same common prefix: join the -r files of the later commands onto the first.
+        first, *rest = plain
+        joined = list(first)
+        for argv in rest:
+            joined += argv[len(first) - 2 :]
+        plain = [joined]
+    return [[*argv, *pip_flags(plan.as_of)] for argv in plain] + hashed
 
 
 def _index_flags(index: IndexOptions, *, trusted: str, pre: list[str]) -> list[str]:
