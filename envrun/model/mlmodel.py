@@ -12,6 +12,9 @@ from typing import Any
 from envrun.errors import ModelError
 
 MLMODEL = "MLmodel"
+# Where MLflow writes examples when saved_input_example_info does not say (or names a lost file).
+_INPUT_EXAMPLES = ("input_example.json",)
+_SERVING_EXAMPLES = ("serving_input_example.json",)
 PYFUNC = "python_function"
 
 
@@ -42,6 +45,7 @@ class ModelInfo:
     input_example: Path | None
     serving_input_example: Path | None
     raw: dict[str, Any] = field(repr=False)
+    warnings: tuple[str, ...] = ()
 
     def file(self, name: str) -> Path | None:
         """An optional file in the model dir, checked for safety; None when absent."""
@@ -58,7 +62,8 @@ def safe_path(root: Path, relative: str, *, what: str) -> Path:
             fix="write a path relative to the model directory",
         )
     candidate = Path(relative)
-    if candidate.is_absolute() or relative.startswith(("/", "\\")) or ":" in candidate.parts[0]:
+    first = candidate.parts[0] if candidate.parts else ""  # "." has no parts: the root itself
+    if candidate.is_absolute() or relative.startswith(("/", "\\")) or ":" in first:
         raise ModelError(
             f"{what} is an absolute path; a model directory must be self-contained",
             value=relative,
@@ -198,8 +203,9 @@ def read_model(model_dir: str | os.PathLike[str]) -> ModelInfo:
             "MLmodel 'signature' is not a mapping", value=repr(signature), fix="remove or fix it"
         )
     example_info = data.get("saved_input_example_info") or {}
+    warnings: list[str] = []
     input_example, serving_example = _examples(
-        root, example_info if isinstance(example_info, dict) else {}
+        root, example_info if isinstance(example_info, dict) else {}, warnings
     )
     return ModelInfo(
         path=root,
@@ -212,6 +218,7 @@ def read_model(model_dir: str | os.PathLike[str]) -> ModelInfo:
         input_example=input_example,
         serving_input_example=serving_example,
         raw=data,
+        warnings=tuple(warnings),
     )
 
 
@@ -313,15 +320,27 @@ def _signature_part(signature: Mapping[str, Any], key: str) -> list[dict[str, An
     return [item for item in value if isinstance(item, dict)]
 
 
-def _examples(root: Path, info: Mapping[str, Any]) -> tuple[Path | None, Path | None]:
-    def pick(rel: Any, default: str) -> Path | None:
-        name = rel if isinstance(rel, str) and rel else default
-        path = safe_path(root, name, what="input example")
-        return path if path.is_file() else None
+def _examples(
+    root: Path, info: Mapping[str, Any], warnings: list[str]
+) -> tuple[Path | None, Path | None]:
+    def pick(key: str, defaults: tuple[str, ...]) -> Path | None:
+        named = info.get(key)
+        if isinstance(named, str) and named.strip():
+            path = safe_path(root, named, what="input example")
+            if path.is_file():
+                return path
+        for name in defaults:
+            path = root / name
+            if path.is_file():
+                if isinstance(named, str) and named.strip():
+                    warnings.append(
+                        f"MLmodel names saved_input_example_info.{key} {named}, which is "
+                        f"missing; using {name}"
+                    )
+                return path
+        return None
 
-    return pick(info.get("artifact_path"), "input_example.json"), pick(
-        info.get("serving_input_path"), "serving_input_example.json"
-    )
+    return pick("artifact_path", _INPUT_EXAMPLES), pick("serving_input_path", _SERVING_EXAMPLES)
 
 
 def _opt_str(value: Any) -> str | None:
