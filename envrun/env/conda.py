@@ -174,7 +174,10 @@ def conda_to_pep440(spec: str) -> str | None:
         version, sep, _build = text[1:].partition("=")
         if not re.search(r"[<>!~,|]", version):
             text, fuzzy = version, not sep
-    text = text.split()[0]  # "1.2 py39_0": the build string follows a space
+    words = text.split()
+    if not words:
+        return ""
+    text = words[0]  # "1.2 py39_0": the build string follows a space
     if "|" in text:
         return None
     clauses = [_clause(c, fuzzy=fuzzy) for c in text.split(",") if c.strip()]

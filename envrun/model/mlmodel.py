@@ -61,6 +61,12 @@ def safe_path(root: Path, relative: str, *, what: str) -> Path:
             value=repr(relative),
             fix="write a path relative to the model directory",
         )
+    if "\x00" in relative:
+        raise ModelError(
+            f"{what} holds a NUL character, which no file name can",
+            value=repr(relative),
+            fix="write a plain path relative to the model directory",
+        )
     candidate = Path(relative)
     first = candidate.parts[0] if candidate.parts else ""  # "." has no parts: the root itself
     if candidate.is_absolute() or relative.startswith(("/", "\\")) or ":" in first:
