@@ -38,6 +38,10 @@ _BARE_URL_RE = re.compile(r"^(?:https?|ftp|file|(?:git|hg|svn|bzr)\+[a-z]+):", r
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # two letters or more: not a drive
 _EXTRAS_RE = re.compile(r"^(.+?)(\[[^\[\]]*\])$")
 _EGG_RE = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
+# "pip=20.2.4": conda's single "=" where pip wants "==" (old models carry it over from conda.yaml).
+_SINGLE_EQ_RE = re.compile(
+    r"^([A-Za-z0-9][A-Za-z0-9._-]*(?:\s*\[[^\]]*\])?)\s*=\s*(\d[^\s=<>!~;]*)\s*(;.*)?$"
+)
 _ARCHIVE_EXTS = (
     ".whl",
     ".zip",
@@ -71,6 +75,10 @@ def _plain(obj: IndexOptions | ReqLine) -> dict[str, object]:
 
 def _union(*groups: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item for group in groups for item in group))
+
+
+class MissingRequirementsFile(SpecError):
+    """A requirements file that a declaration includes (-r/-c) does not exist."""
 
 
 @dataclass(frozen=True)
@@ -214,11 +222,10 @@ class _Parser:
         resolved = path.resolve()
         self.inside_root(resolved, where, str(path))
         if not resolved.is_file():
-            raise fail(
-                where,
-                "requirements file not found",
-                str(path),
-                "add the file or fix the path (relative to the including file)",
+            raise MissingRequirementsFile(
+                f"{where}: requirements file not found",
+                value=str(path),
+                fix="add the file or fix the path (relative to the including file)",
             )
         if resolved in self.stack:
             chain = " -> ".join(self.rel(p) for p in [*self.stack, resolved])
@@ -339,6 +346,11 @@ class _Parser:
                 origin=origin,
                 name=None,
             )
+        single = _SINGLE_EQ_RE.match(args)
+        if single:
+            fixed = f"{single.group(1)}=={single.group(2)}{single.group(3) or ''}"
+            self.warnings.append(f"{origin}: read {args!r} as {fixed!r} (pip wants '==')")
+            args = fixed
         try:
             req = Requirement(args)
         except InvalidRequirement as exc:
@@ -479,7 +491,31 @@ class _Parser:
         canonical = canonicalize_name(name) if name else None
         return ReqLine(text, canonical, hashes, origin, str(resolved))
 
+    def without_duplicates(self, reqs: list[ReqLine]) -> list[ReqLine]:
+        """Drop a line listed twice verbatim; flag one project pinned two ways."""
+        kept: dict[tuple[str, tuple[str, ...]], ReqLine] = {}
+        by_name: dict[str, ReqLine] = {}
+        for req in reqs:
+            first = kept.get((req.text, req.hashes))
+            if first is not None:
+                self.warnings.append(
+                    f"{req.origin}: {req.text} is listed twice (first at {first.origin}); "
+                    "the second is dropped"
+                )
+                continue
+            kept[(req.text, req.hashes)] = req
+            other = by_name.get(req.name or "")
+            if other is not None and ";" not in other.text + req.text:
+                self.warnings.append(
+                    f"{req.origin}: {req.name} is listed twice, as {other.text} "
+                    f"({other.origin}) and {req.text}; the installer must satisfy both"
+                )
+            if req.name:
+                by_name.setdefault(req.name, req)
+        return list(kept.values())
+
     def finish(self) -> ParsedRequirements:
+        self.requirements = self.without_duplicates(self.requirements)
         if self.hash_reason is not None:
             missing = [r.origin for r in self.requirements if not r.hashes]
             if missing:

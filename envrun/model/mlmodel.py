@@ -14,6 +14,9 @@ from envrun.errors import ModelError
 from envrun.settings import parse_as_of_time
 
 MLMODEL = "MLmodel"
+# Where MLflow writes examples when saved_input_example_info does not say (or names a lost file).
+_INPUT_EXAMPLES = ("input_example.json",)
+_SERVING_EXAMPLES = ("serving_input_example.json",)
 PYFUNC = "python_function"
 
 
@@ -46,6 +49,7 @@ class ModelInfo:
     raw: dict[str, Any] = field(repr=False)
     # When MLflow saved the model (MLmodel utc_time_created), in UTC; None when absent or unreadable.
     utc_time_created: datetime | None = None
+    warnings: tuple[str, ...] = ()
 
     def file(self, name: str) -> Path | None:
         """An optional file in the model dir, checked for safety; None when absent."""
@@ -61,8 +65,15 @@ def safe_path(root: Path, relative: str, *, what: str) -> Path:
             value=repr(relative),
             fix="write a path relative to the model directory",
         )
+    if "\x00" in relative:
+        raise ModelError(
+            f"{what} holds a NUL character, which no file name can",
+            value=repr(relative),
+            fix="write a plain path relative to the model directory",
+        )
     candidate = Path(relative)
-    if candidate.is_absolute() or relative.startswith(("/", "\\")) or ":" in candidate.parts[0]:
+    first = candidate.parts[0] if candidate.parts else ""  # "." has no parts: the root itself
+    if candidate.is_absolute() or relative.startswith(("/", "\\")) or ":" in first:
         raise ModelError(
             f"{what} is an absolute path; a model directory must be self-contained",
             value=relative,
@@ -202,8 +213,9 @@ def read_model(model_dir: str | os.PathLike[str]) -> ModelInfo:
             "MLmodel 'signature' is not a mapping", value=repr(signature), fix="remove or fix it"
         )
     example_info = data.get("saved_input_example_info") or {}
+    warnings: list[str] = []
     input_example, serving_example = _examples(
-        root, example_info if isinstance(example_info, dict) else {}
+        root, example_info if isinstance(example_info, dict) else {}, warnings
     )
     return ModelInfo(
         path=root,
@@ -217,6 +229,7 @@ def read_model(model_dir: str | os.PathLike[str]) -> ModelInfo:
         serving_input_example=serving_example,
         raw=data,
         utc_time_created=created_time(data.get("utc_time_created")),
+        warnings=tuple(warnings),
     )
 
 
@@ -327,15 +340,27 @@ def _signature_part(signature: Mapping[str, Any], key: str) -> list[dict[str, An
     return [item for item in value if isinstance(item, dict)]
 
 
-def _examples(root: Path, info: Mapping[str, Any]) -> tuple[Path | None, Path | None]:
-    def pick(rel: Any, default: str) -> Path | None:
-        name = rel if isinstance(rel, str) and rel else default
-        path = safe_path(root, name, what="input example")
-        return path if path.is_file() else None
+def _examples(
+    root: Path, info: Mapping[str, Any], warnings: list[str]
+) -> tuple[Path | None, Path | None]:
+    def pick(key: str, defaults: tuple[str, ...]) -> Path | None:
+        named = info.get(key)
+        if isinstance(named, str) and named.strip():
+            path = safe_path(root, named, what="input example")
+            if path.is_file():
+                return path
+        for name in defaults:
+            path = root / name
+            if path.is_file():
+                if isinstance(named, str) and named.strip():
+                    warnings.append(
+                        f"MLmodel names saved_input_example_info.{key} {named}, which is "
+                        f"missing; using {name}"
+                    )
+                return path
+        return None
 
-    return pick(info.get("artifact_path"), "input_example.json"), pick(
-        info.get("serving_input_path"), "serving_input_example.json"
-    )
+    return pick("artifact_path", _INPUT_EXAMPLES), pick("serving_input_path", _SERVING_EXAMPLES)
 
 
 def _opt_str(value: Any) -> str | None:

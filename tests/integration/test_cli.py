@@ -103,9 +103,17 @@ def test_resolve_json_shows_spec_and_what_was_ignored(tmp_path: Path) -> None:
 
 
 def test_resolve_strict_refuses_conda_only_packages(tmp_path: Path) -> None:
+    # A system library is only noted, even under --strict ...
     result = run_envrun("resolve", MODELS / "mlflow1_legacy", "--strict", cache_dir=tmp_path / "c")
+    assert result.returncode == 0, result.stderr
+    assert "libgomp (system library)" in result.stdout
+    # ... while a conda package that would be added as a pip package is refused.
+    model = copy_model("mlflow1_legacy", tmp_path / "m")
+    conda = (model / "conda.yaml").read_text(encoding="utf-8")
+    (model / "conda.yaml").write_text(conda.replace("- libgomp\n", "- pytorch=2.13\n"), "utf-8")
+    result = run_envrun("resolve", model, "--strict", cache_dir=tmp_path / "c")
     assert result.returncode == 2
-    assert "libgomp" in result.stderr
+    assert "pytorch=2.13 -> torch==2.13.*" in result.stderr
 
 
 def test_resolve_text_and_installer_choice(tmp_path: Path) -> None:

@@ -355,7 +355,9 @@ def test_the_same_file_included_twice_is_not_a_cycle(root: Path) -> None:
     write(root / "b.txt", "-r common.txt\n")
     write(root / "common.txt", "numpy==1.0\n")
     parsed = parse(root, "-r a.txt\n-r b.txt\n")
-    assert texts(parsed.requirements) == ["numpy==1.0", "numpy==1.0"]
+    # Not a cycle; the second copy of the same line is dropped with a note.
+    assert texts(parsed.requirements) == ["numpy==1.0"]
+    assert any("listed twice" in w for w in parsed.warnings)
     assert [p for p, _ in parsed.files] == ["requirements.txt", "a.txt", "common.txt", "b.txt"]
 
 

@@ -71,11 +71,19 @@ def test_conda_yaml_pip_section_and_ignored(tmp_path: Path) -> None:
 
 def test_conda_only_packages_fail_under_strict(tmp_path: Path) -> None:
     model = make_model(tmp_path / "m", env="conda.yaml")
-    write(model / "conda.yaml", "dependencies:\n  - python=3.11\n  - cudatoolkit=11.8\n")
+    write(model / "conda.yaml", "dependencies:\n  - python=3.11\n  - pytorch=1.12\n")
     with pytest.raises(SpecError) as err:
         resolve_spec(read_model(model), strict=True)
-    assert "cudatoolkit=11.8" in str(err.value)
+    assert "pytorch=1.12 -> torch==1.12.*" in str(err.value)
     assert "--strict" in str(err.value)
+
+
+def test_system_packages_are_only_noted_even_under_strict(tmp_path: Path) -> None:
+    model = make_model(tmp_path / "m", env="conda.yaml")
+    write(model / "conda.yaml", "dependencies:\n  - python=3.11\n  - cudatoolkit=11.8\n")
+    spec = resolve_spec(read_model(model), strict=True)
+    assert spec.ignored == ("cudatoolkit=11.8",)
+    assert any("cudatoolkit=11.8 (CUDA runtime" in w for w in spec.warnings)
 
 
 def test_mlmodel_python_version_is_last_fallback(tmp_path: Path) -> None:
