@@ -448,7 +448,8 @@ def measure(fixtures: list[LegacyFixture]) -> int:
         "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} with {envrun_version} "
         "(`python scripts/make_legacy_fixtures.py --measure`): `envrun predict MODEL INPUT` "
-        "with a fresh `--cache-dir` per fixture, default installer (uv).",
+        "with a fresh `--cache-dir` per fixture, default installer (uv). Times include the env "
+        "build with uv's download cache warm, on a shared 2-core machine: they move with its load.",
         "",
         "| fixture | exit | outcome | time | key message |",
         "| --- | --- | --- | --- | --- |",
