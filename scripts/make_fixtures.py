@@ -4,6 +4,9 @@
     python scripts/make_fixtures.py [--only NAME ...] [--mlflow-python PATH] [--torch-python PATH]
     python scripts/make_fixtures.py --verify [--only NAME ...]
 
+The legacy fixtures (fixtures/legacy/, made with real old MLflow) come from
+scripts/make_legacy_fixtures.py, which a plain run and `--only NAME` call.
+
 Writes, for every fixture NAME:
   fixtures/models/NAME/      an MLflow Models directory (MLmodel, env files, code, data)
   fixtures/inputs/NAME.json  an MLflow serving JSON input
@@ -1445,7 +1448,12 @@ def child_main(job: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = list(BUILDERS)
+    # fixtures/legacy/ is made by its own script (old MLflow in per-fixture venvs); --only and a
+    # plain run reach it from here too.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import make_legacy_fixtures
+
+    names = list(BUILDERS) + make_legacy_fixtures.NAMES
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--only",
@@ -1491,9 +1499,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.find_links is None:
         args.find_links = [DEFAULT_FIND_LINKS] if DEFAULT_FIND_LINKS.is_dir() else []
     selected = [fx for fx in all_fixtures() if not args.only or fx.name in args.only]
+    legacy = [n for n in make_legacy_fixtures.NAMES if not args.only or n in args.only]
     if args.verify:
+        if legacy and args.only:
+            parser.error(f"--verify does not cover the legacy fixtures: {', '.join(legacy)}")
         return verify(args, selected)
-    generate(args, selected)
+    if selected:
+        generate(args, selected)
+    if legacy:
+        links = [a for link in args.find_links for a in ("--find-links", str(link))]
+        return make_legacy_fixtures.main(["--only", *legacy, *links])
     return 0
 
 
