@@ -45,6 +45,10 @@ class InputError(EnvrunError):
     """The prediction input cannot be read or does not match the model's signature."""
 
 
+class OutputError(EnvrunError):
+    """A file envrun was asked to write (a report, a lock, -o, a baseline) could not be written."""
+
+
 class InterpreterNotFound(EnvrunError):
     """No Python interpreter matching the model's declared version was found."""
 

@@ -321,10 +321,10 @@ def _emit(text: str) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    from envrun.fsutil import write_text_atomic
+    from envrun.fsutil import write_atomic
 
     text = text if text.endswith("\n") else text + "\n"
-    write_text_atomic(path, text, what="output file", fix="choose a writable path for -o")
+    write_atomic(path, text, what="output file", option="-o", make_parents=True)
 
 
 def _run_document(run: Any) -> dict[str, Any]:

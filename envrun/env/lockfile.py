@@ -27,7 +27,7 @@ from packaging.utils import (
 from envrun.env.reqlex import check_hash, logical_lines, split_options
 from envrun.env.requirements import IndexOptions
 from envrun.errors import SpecError
-from envrun.fsutil import write_text_atomic
+from envrun.fsutil import write_atomic
 
 LOCK_FORMAT = 1
 HEADER_PREFIX = "# envrun-lock:"
@@ -72,7 +72,7 @@ def build_lock(header: Mapping[str, Any], body: str) -> Lock:
 
 def write_lock(lock: Lock, path: Path) -> None:
     """Write the lock file atomically (a reader never sees half a lock)."""
-    write_text_atomic(path, lock.text, what="lock file", fix="choose a writable path for -o")
+    write_atomic(path, lock.text, what="lock file", option="-o", make_parents=True)
 
 
 def read_lock(path: Path) -> Lock:

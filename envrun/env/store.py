@@ -18,6 +18,7 @@ from envrun.env.interpreters import Interpreter, describe
 from envrun.env.requirements import IndexOptions
 from envrun.env.spec import CACHE_FORMAT, EnvSpec
 from envrun.errors import CommandFailed, EnvBuildError, ResolutionError
+from envrun.fsutil import write_atomic
 from envrun.proc import tail
 from envrun.settings import Settings
 
@@ -208,9 +209,11 @@ def _build(
             "installed": installed,
             "log": str(log),
         }
-        tmp = env_dir / f"{STATE_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, env_dir / STATE_FILE)  # the marker, written last: the env is now complete
+        # The marker, written last: the env is now complete.
+        text = json.dumps(state, indent=2, sort_keys=True)
+        write_atomic(
+            env_dir / STATE_FILE, text, what="env's completion marker", option="--cache-dir"
+        )
     except CommandFailed as exc:
         _remove(env_dir)
         raise _build_error(exc, backend.name, log) from None

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from envrun.errors import InputError
-from envrun.fsutil import write_text_atomic
+from envrun.errors import InputError, OutputError
+from envrun.fsutil import write_atomic
 
 SCHEMA = "envrun.check/1"
 
@@ -416,12 +416,10 @@ def write_reports(doc: Mapping[str, Any], paths: Sequence[Path]) -> list[Path]:
     renderers = {"json": render_json, "markdown": render_markdown, "html": render_html}
     texts = {fmt: renderers[fmt](doc) for fmt in dict.fromkeys(formats)}
     for path, fmt in zip(paths, formats, strict=True):
-        _write_atomic(Path(path), texts[fmt])
+        write_atomic(
+            Path(path), texts[fmt], what="report file", option="--report", make_parents=True
+        )
     return [Path(p) for p in paths]
-
-
-def _write_atomic(path: Path, content: str) -> None:
-    write_text_atomic(path, content, what="report file", fix=".tmp")
 
 
 def append_step_summary(doc: Mapping[str, Any], environ: Mapping[str, str]) -> Path | None:
@@ -434,7 +432,7 @@ def append_step_summary(doc: Mapping[str, Any], environ: Mapping[str, str]) -> P
         with path.open("a", encoding="utf-8", newline="\n") as fh:
             fh.write(render_markdown(doc) + "\n")
     except OSError as exc:
-        raise InputError(
+        raise OutputError(
             "cannot append to the GitHub step summary",
             value=f"{path}: {exc.strerror or exc}",
             fix="check GITHUB_STEP_SUMMARY names a writable file",

@@ -17,6 +17,7 @@ from envrun import proc
 from envrun.env.backends.base import env_python
 from envrun.env.interpreters import Interpreter
 from envrun.errors import CommandFailed, EnvBuildError, SpecError
+from envrun.fsutil import write_atomic
 from envrun.settings import Settings
 
 PIP_TOOLS_VERSION = "7.6.2"
@@ -84,9 +85,8 @@ def _build_tool(
             tail=proc.tail(exc.stdout + exc.stderr, 2500),
         ) from None
     marker = tool_dir / ".envrun-tool.json"
-    tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(want), encoding="utf-8")
-    os.replace(tmp, marker)  # the completion marker, written last
+    # The completion marker, written last.
+    write_atomic(marker, json.dumps(want), what="pip-tools venv's marker", option="--cache-dir")
 
 
 def _tool_ready(tool_dir: Path, want: dict[str, str]) -> bool:
