@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from envrun.env.backends.base import Backend, get_backend
 from envrun.env.interpreters import Interpreter, find_interpreter
+from envrun.env.layout import CacheLayout
 from envrun.env.pipconf import PipConfig
 from envrun.env.requirements import IndexOptions
 from envrun.env.sources import resolve_spec
@@ -133,10 +134,9 @@ def _read_pip_config(settings: Settings) -> PipConfig:
 
 
 def _backend(settings: Settings) -> Backend:
-    # tools.json remembers the installer's version between runs (keyed by its binary's stat).
-    return get_backend(
-        settings.installer.value, dict(settings.environ), settings.cache_dir / "tools.json"
-    )
+    # The memo remembers the installer's version between runs (keyed by its binary's stat).
+    memo = CacheLayout(settings.cache_dir).tool_versions_memo
+    return get_backend(settings.installer.value, dict(settings.environ), memo)
 
 
 def _hash_files(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -163,7 +163,7 @@ def resolve_model(model: ModelInfo, settings: Settings, start: float | None = No
     match = find_interpreter(
         spec.python,
         explicit=settings.python,
-        cache_file=settings.cache_dir / "interpreters.json",
+        cache_file=CacheLayout(settings.cache_dir).interpreters_memo,
         environ=settings.environ,
     )
     backend = _backend(settings)

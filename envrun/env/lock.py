@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
@@ -25,6 +24,7 @@ from envrun import proc
 from envrun.env.backends.base import UvBackend, _index_flags
 from envrun.env.backends.piptools import PIP_TOOLS_VERSION, _pip_env, _pip_version, ensure_pip_tools
 from envrun.env.interpreters import Interpreter
+from envrun.env.layout import CacheLayout
 from envrun.env.lockfile import (
     _REGENERATE,
     HEADER_PREFIX,
@@ -139,9 +139,9 @@ def compile_lock(
     """Resolve the spec's requirements into a fully pinned lock with hashes, for this interpreter."""
     _check_installer(installer)
     cutoff = normalize_exclude_newer(exclude_newer) if exclude_newer else None
-    name = f"lock-{fingerprint[:20] or 'model'}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    log = settings.cache_dir / "logs" / f"{name}.log"
-    work = _workdir(settings, "lock")
+    layout = CacheLayout(settings.cache_dir)
+    log = layout.lock_log(fingerprint)
+    work = layout.new_workdir("lock")
     try:
         (work / "requirements.in").write_text(render_requirements_txt(spec.requirements), "utf-8")
         constraints = list(extra_constraints)
@@ -155,7 +155,7 @@ def compile_lock(
             argv = [*_uv_resolve(interpreter, index), *_UV_COMPILE, *extra]
             argv += ["--exclude-newer", cutoff] if cutoff else []
             env = _UV_ENV
-            version = UvBackend(dict(settings.environ), settings.cache_dir / "tools.json").version()
+            version = UvBackend(dict(settings.environ), layout.tool_versions_memo).version()
         else:
             tool = ensure_pip_tools(interpreter, settings)
             argv = [str(tool), *_PIP_COMPILE, *_pip_index(index), *extra]
@@ -289,7 +289,7 @@ def check_available(
         return []
     tool = ensure_pip_tools(interpreter, settings) if installer == "pip" else None
     extra = [arg for path in extra_constraints for arg in ("--constraint", path)]
-    work = _workdir(settings, "check")
+    work = CacheLayout(settings.cache_dir).new_workdir("check")
     found: list[tuple[str, str, str, str]] = []
 
     def probe(group: Pins) -> tuple[bool, str]:
@@ -352,12 +352,6 @@ def _uv_resolve(interpreter: Interpreter, index: IndexOptions) -> list[str]:
 
 def _pip_index(index: IndexOptions) -> list[str]:
     return _index_flags(index, trusted="--trusted-host", pre=["--pre"])
-
-
-def _workdir(settings: Settings, tag: str) -> Path:
-    path = settings.cache_dir / "tmp" / f"{tag}-{os.getpid()}-{time.monotonic_ns()}"
-    path.mkdir(parents=True)
-    return path
 
 
 def _resolution_error(exc: CommandFailed, installer: str, log: Path) -> ResolutionError:

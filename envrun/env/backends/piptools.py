@@ -16,6 +16,7 @@ from pathlib import Path
 from envrun import proc
 from envrun.env.backends.base import env_python
 from envrun.env.interpreters import Interpreter
+from envrun.env.layout import CacheLayout
 from envrun.errors import CommandFailed, EnvBuildError, SpecError
 from envrun.fsutil import write_atomic
 from envrun.settings import Settings
@@ -36,18 +37,19 @@ def ensure_pip_tools(interpreter: Interpreter, settings: Settings) -> Path:
             fix="use --installer uv",
         )
     name = f"pip-tools-{PIP_TOOLS_VERSION}-{interpreter.implementation}{interpreter.version}"
-    tool_dir = settings.cache_dir / "tools" / name
+    layout = CacheLayout(settings.cache_dir)
+    tool_dir = layout.tool_dir(name)
     want = {"pip-tools": PIP_TOOLS_VERSION, "pip": _pip_version(interpreter)}
     if _tool_ready(tool_dir, want):
         return env_python(tool_dir)
     from filelock import FileLock, Timeout
 
-    lock_path = settings.cache_dir / "locks" / f"{name}.lock"
+    lock_path = layout.tool_lock(name)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(lock_path), timeout=_TOOL_WAIT_SECONDS):
             if not _tool_ready(tool_dir, want):  # check again: another process may have built it
-                _build_tool(tool_dir, interpreter, want, settings)
+                _build_tool(tool_dir, interpreter, want, settings, layout)
     except Timeout:
         raise EnvBuildError(
             "timed out waiting for another process installing pip-tools",
@@ -58,11 +60,15 @@ def ensure_pip_tools(interpreter: Interpreter, settings: Settings) -> Path:
 
 
 def _build_tool(
-    tool_dir: Path, interpreter: Interpreter, want: dict[str, str], settings: Settings
+    tool_dir: Path,
+    interpreter: Interpreter,
+    want: dict[str, str],
+    settings: Settings,
+    layout: CacheLayout,
 ) -> None:
     shutil.rmtree(tool_dir, ignore_errors=True)
     tool_dir.parent.mkdir(parents=True, exist_ok=True)
-    log = settings.cache_dir / "logs" / f"{tool_dir.name}-{os.getpid()}.log"
+    log = layout.tool_log(tool_dir.name)
     settings.reporter.step(
         f"installing pip-tools {PIP_TOOLS_VERSION} for Python {interpreter.version}"
     )
@@ -72,7 +78,7 @@ def _build_tool(
     install += ["--no-input", *(f"{name}=={version}" for name, version in want.items())]
     try:
         # The same virtualenv app-data dir as the pip backend, so the seed wheels are shared.
-        data = str(settings.cache_dir / "virtualenv-data")
+        data = str(layout.virtualenv_data)
         proc.run(create, env={"VIRTUALENV_OVERRIDE_APP_DATA": data}, log=log)
         proc.run(install, env=_pip_env(settings), log=log, on_line=settings.reporter.line)
     except CommandFailed as exc:
@@ -84,14 +90,14 @@ def _build_tool(
             log_path=str(log),
             tail=proc.tail(exc.stdout + exc.stderr, 2500),
         ) from None
-    marker = tool_dir / ".envrun-tool.json"
+    marker = layout.tool_marker(tool_dir)
     # The completion marker, written last.
     write_atomic(marker, json.dumps(want), what="pip-tools venv's marker", option="--cache-dir")
 
 
 def _tool_ready(tool_dir: Path, want: dict[str, str]) -> bool:
     try:
-        state = json.loads((tool_dir / ".envrun-tool.json").read_text(encoding="utf-8"))
+        state = json.loads(CacheLayout.tool_marker(tool_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     # The venv points at its base interpreter, which may have been removed since.
