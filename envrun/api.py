@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from envrun.env.backends.base import Backend, get_backend
+from envrun.env.backends import Backend, get_backend
 from envrun.env.interpreters import Interpreter, find_interpreter
 from envrun.env.layout import CacheLayout
 from envrun.env.pipconf import PipConfig
@@ -134,9 +134,7 @@ def _read_pip_config(settings: Settings) -> PipConfig:
 
 
 def _backend(settings: Settings) -> Backend:
-    # The memo remembers the installer's version between runs (keyed by its binary's stat).
-    memo = CacheLayout(settings.cache_dir).tool_versions_memo
-    return get_backend(settings.installer.value, dict(settings.environ), memo)
+    return get_backend(settings.installer.value, settings)
 
 
 def _hash_files(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

@@ -12,6 +12,28 @@ from envrun.errors import EnvrunError
 
 INSTALLERS = ("uv", "pip")
 
+# Variables that would let the host's Python setup leak into a child interpreter or installer.
+SCRUBBED_VARS = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONNOUSERSITE",
+    "PYTHONUSERBASE",
+    "PYTHONEXECUTABLE",
+    "PYTHONSAFEPATH",
+    "PYTHONDONTWRITEBYTECODE",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "__PYVENV_LAUNCHER__",
+    "PIP_REQUIRE_VIRTUALENV",
+    "PIP_USER",
+    "PIP_TARGET",
+    "PIP_PREFIX",
+    "UV_SYSTEM_PYTHON",
+    "UV_PYTHON",
+    "UV_PROJECT_ENVIRONMENT",
+)
+
 
 class Reporter(Protocol):
     """Receives progress from long operations; the CLI renders it, the library never prints."""
@@ -59,6 +81,21 @@ class Settings:
     timeout: float | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     reporter: Reporter = field(default_factory=NullReporter)
+
+    def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The whole environment of a child process (installer, interpreter probe, worker)."""
+        return scrubbed_env(self.environ, extra)
+
+
+def scrubbed_env(
+    environ: Mapping[str, str], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`environ` without the variables that leak Python state, no user site, plus `extra`."""
+    env = {k: v for k, v in environ.items() if k not in SCRUBBED_VARS}
+    env["PYTHONNOUSERSITE"] = "1"
+    if extra:
+        env.update(extra)
+    return env
 
 
 def default_cache_dir(environ: Mapping[str, str]) -> Choice:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from envrun import __version__
-from envrun.env.backends.base import Backend, InstallPlan, env_python
+from envrun.env.backends import Backend, InstallPlan, env_python
 from envrun.env.interpreters import Interpreter, describe
 from envrun.env.layout import CacheLayout
 from envrun.env.requirements import IndexOptions

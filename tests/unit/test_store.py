@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from envrun.env.backends.base import InstallPlan
+from envrun.env.backends import InstallPlan
 from envrun.env.interpreters import Interpreter
 from envrun.env.layout import STATE_FILE, CacheLayout
 from envrun.env.requirements import IndexOptions, ReqLine

@@ -10,11 +10,10 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 from envrun import proc
-from envrun.env.backends.base import env_python
+from envrun.env.backends.plan import env_python, virtualenv_argv
 from envrun.env.interpreters import Interpreter
 from envrun.env.layout import CacheLayout
 from envrun.errors import CommandFailed, EnvBuildError, SpecError
@@ -39,7 +38,7 @@ def ensure_pip_tools(interpreter: Interpreter, settings: Settings) -> Path:
     name = f"pip-tools-{PIP_TOOLS_VERSION}-{interpreter.implementation}{interpreter.version}"
     layout = CacheLayout(settings.cache_dir)
     tool_dir = layout.tool_dir(name)
-    want = {"pip-tools": PIP_TOOLS_VERSION, "pip": _pip_version(interpreter)}
+    want = {"pip-tools": PIP_TOOLS_VERSION, "pip": pip_version_for(interpreter)}
     if _tool_ready(tool_dir, want):
         return env_python(tool_dir)
     from filelock import FileLock, Timeout
@@ -72,15 +71,13 @@ def _build_tool(
     settings.reporter.step(
         f"installing pip-tools {PIP_TOOLS_VERSION} for Python {interpreter.version}"
     )
-    create = [sys.executable, "-m", "virtualenv", "--python", interpreter.path, str(tool_dir)]
-    create += ["--no-periodic-update", "--no-download", "--quiet"]
     install = [str(env_python(tool_dir)), "-m", "pip", "install", "--disable-pip-version-check"]
     install += ["--no-input", *(f"{name}=={version}" for name, version in want.items())]
     try:
         # The same virtualenv app-data dir as the pip backend, so the seed wheels are shared.
-        data = str(layout.virtualenv_data)
-        proc.run(create, env={"VIRTUALENV_OVERRIDE_APP_DATA": data}, log=log)
-        proc.run(install, env=_pip_env(settings), log=log, on_line=settings.reporter.line)
+        data = {"VIRTUALENV_OVERRIDE_APP_DATA": str(layout.virtualenv_data)}
+        proc.run(virtualenv_argv(interpreter.path, tool_dir), env=settings.child_env(data), log=log)
+        proc.run(install, env=settings.child_env(), log=log, on_line=settings.reporter.line)
     except CommandFailed as exc:
         shutil.rmtree(tool_dir, ignore_errors=True)
         raise EnvBuildError(
@@ -104,12 +101,6 @@ def _tool_ready(tool_dir: Path, want: dict[str, str]) -> bool:
     return bool(state == want and os.path.exists(env_python(tool_dir)))
 
 
-def _pip_version(interpreter: Interpreter) -> str:
+def pip_version_for(interpreter: Interpreter) -> str:
+    """The pip pinned next to pip-tools in the tool venv for this interpreter."""
     return _PIP_FOR_MINOR.get(interpreter.minor, _PIP_DEFAULT)
-
-
-def _pip_env(settings: Settings) -> dict[str, str]:
-    """pip reads PIP_* itself: give it settings.environ's, not this process's (blank = unset)."""
-    env = {k: v for k, v in settings.environ.items() if k.startswith("PIP_")}
-    env.update({k: "" for k in os.environ if k.startswith("PIP_") and k not in settings.environ})
-    return env
