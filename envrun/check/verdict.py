@@ -9,8 +9,8 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from envrun.check.baseline import StoredOutput
-from envrun.drift.finding import is_critical
 from envrun.errors import EXIT_CHECK_FAILED, EXIT_MODEL, EXIT_OK, EXIT_USAGE
+from envrun.pickles.critical import is_critical
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from envrun.pickles.critical import CRITICAL, is_critical
 from envrun.pickles.preflight import (
     Preflight,
     PreflightFinding,
@@ -12,9 +13,11 @@ from envrun.pickles.preflight import (
 from envrun.pickles.scan import PickleInfo, scan_pickle
 
 __all__ = [
+    "CRITICAL",
     "PickleInfo",
     "Preflight",
     "PreflightFinding",
+    "is_critical",
     "modules_provided_by",
     "preflight",
     "preflight_model",
