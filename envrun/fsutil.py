@@ -71,19 +71,19 @@ def _umask() -> int:
 def _fix_for(exc: OSError, path: Path, option: str | None) -> str:
     """What the user can do about a failed write, by the OS's reason."""
     other = f"choose another path for {option}" if option else "choose another path"
-    # The temporary file lives beside the target, so its errors speak of the target's directory.
+    # The OS names what it failed on: the temporary file beside the target, or a directory that
+    # make_parents tried to create; either way its parent is the directory to fix.
+    where = Path(exc.filename).parent if exc.filename else path.parent
     reasons = {
-        errno.ENOENT: f"create the directory {path.parent} first, or {other}",
-        errno.ENOTDIR: f"a part of {path.parent} is a file, not a directory; {other}",
-        errno.EEXIST: f"a part of {path.parent} is a file, not a directory; {other}",
-        errno.EACCES: f"the directory {path.parent} is not writable for this user; {other}",
-        errno.EPERM: f"the directory {path.parent} is not writable for this user; {other}",
-        errno.EROFS: f"{path.parent} is on a read-only file system; {other}",
+        errno.ENOENT: f"create the directory {where} first, or {other}",
+        errno.ENOTDIR: f"a part of {where} is a file, not a directory; {other}",
+        errno.EEXIST: f"a part of {where} is a file, not a directory; {other}",
+        errno.EACCES: f"the directory {where} is not writable for this user; {other}",
+        errno.EPERM: f"the directory {where} is not writable for this user; {other}",
+        errno.EROFS: f"{where} is on a read-only file system; {other}",
         errno.EISDIR: f"{path} is a directory; name a file inside it, or {other}",
-        errno.ENOSPC: f"free some disk space on the device holding {path.parent}, or {other}",
-        errno.EDQUOT: f"the disk quota holding {path.parent} is used up; free some space, or {other}",
+        errno.ENOSPC: f"free some disk space on the device holding {where}, or {other}",
+        errno.EDQUOT: f"the disk quota holding {where} is used up; free some space, or {other}",
         errno.ENAMETOOLONG: f"the file name is too long; {other}",
     }
-    return reasons.get(
-        exc.errno or 0, f"check that {path.parent} exists and is writable, or {other}"
-    )
+    return reasons.get(exc.errno or 0, f"check that {where} exists and is writable, or {other}")
