@@ -6,7 +6,7 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from envrun.env.asof import apply_as_of
-from envrun.env.backends.base import Backend, get_backend
+from envrun.env.backends import Backend, get_backend
 from envrun.env.interpreters import Interpreter, find_interpreter
+from envrun.env.layout import CacheLayout
 from envrun.env.pipconf import PipConfig
 from envrun.env.requirements import IndexOptions
 from envrun.env.sources import resolve_spec
@@ -141,10 +142,7 @@ def _read_pip_config(settings: Settings) -> PipConfig:
 
 
 def _backend(settings: Settings) -> Backend:
-    # tools.json remembers the installer's version between runs (keyed by its binary's stat).
-    return get_backend(
-        settings.installer.value, dict(settings.environ), settings.cache_dir / "tools.json"
-    )
+    return get_backend(settings.installer.value, settings)
 
 
 def _hash_files(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -176,7 +174,7 @@ def resolve_model(model: ModelInfo, settings: Settings, start: float | None = No
     match = find_interpreter(
         spec.python,
         explicit=settings.python,
-        cache_file=settings.cache_dir / "interpreters.json",
+        cache_file=CacheLayout(settings.cache_dir).interpreters_memo,
         environ=settings.environ,
     )
     backend = _backend(settings)
@@ -325,7 +323,9 @@ def predict(
         env_seconds = time.monotonic() - env_start
         if env.built:
             settings.reporter.step(f"env ready in {env.seconds:.1f}s: {env.path}")
-        result = run_in_env(env.python, ctl_dir, request, timeout=settings.timeout)
+        result = run_in_env(
+            env.python, ctl_dir, request, timeout=settings.timeout, environ=settings.child_env()
+        )
         prediction = _prediction("env", result)
     return PredictRun(
         resolution=resolution,
@@ -396,6 +396,7 @@ def run_input(
     stdin: BinaryIO | None = None,
     params: dict[str, Any] | None = None,
     want_packages: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> Prediction:
     """Predict one input with an env's interpreter, or in this process when `python` is None."""
     with _call(
@@ -404,7 +405,8 @@ def run_input(
         _, ctl_dir, request, _ = call
         if python is None:
             return _prediction("in-process", run_in_process(ctl_dir, request))
-        return _prediction("env", run_in_env(python, ctl_dir, request, timeout=timeout))
+        result = run_in_env(python, ctl_dir, request, timeout=timeout, environ=environ)
+        return _prediction("env", result)
 
 
 @contextmanager
@@ -499,7 +501,7 @@ def open_pool(
         timeout=settings.timeout if timeout is None else timeout,
         load_timeout=load_timeout,
         want_packages=want_packages,
-        environ=settings.environ,
+        environ=settings.child_env(),
         log_dir=log_dir,
     )
     try:

@@ -96,6 +96,10 @@ class InputError(EnvrunError):
     error_code = "BAD_REQUEST"
 
 
+class OutputError(EnvrunError):
+    """A file envrun was asked to write (a report, a lock, -o, a baseline) could not be written."""
+
+
 class InterpreterNotFound(EnvrunError):
     """No Python interpreter matching the model's declared version was found."""
 

@@ -11,28 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envrun.errors import CommandFailed
-
-# Variables that would let the host's Python setup leak into a child interpreter or installer.
-SCRUBBED_VARS = (
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PYTHONSTARTUP",
-    "PYTHONNOUSERSITE",
-    "PYTHONUSERBASE",
-    "PYTHONEXECUTABLE",
-    "PYTHONSAFEPATH",
-    "PYTHONDONTWRITEBYTECODE",
-    "VIRTUAL_ENV",
-    "CONDA_PREFIX",
-    "__PYVENV_LAUNCHER__",
-    "PIP_REQUIRE_VIRTUALENV",
-    "PIP_USER",
-    "PIP_TARGET",
-    "PIP_PREFIX",
-    "UV_SYSTEM_PYTHON",
-    "UV_PYTHON",
-    "UV_PROJECT_ENVIRONMENT",
-)
+from envrun.settings import scrubbed_env
 
 TAIL_CHARS = 4000
 
@@ -46,19 +25,6 @@ class Result:
     stdout: str
     stderr: str
     seconds: float
-
-
-def child_env(
-    extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment for a child: the host's, minus variables that leak Python state."""
-    env = dict(os.environ if base is None else base)
-    for name in SCRUBBED_VARS:
-        env.pop(name, None)
-    env["PYTHONNOUSERSITE"] = "1"
-    if extra:
-        env.update(extra)
-    return env
 
 
 def tail(text: str, limit: int = TAIL_CHARS) -> str:
@@ -82,11 +48,13 @@ def run(
 ) -> Result:
     """Run argv and wait; raise CommandFailed on a non-zero exit (when check) or a timeout.
 
-    With `log`, stdout and stderr go to that file (appended, interleaved) instead of memory,
-    and `on_line` sees each line as it arrives, for progress display.
+    `env` is the child's whole environment, as `Settings.child_env()` makes it; without one the
+    child gets this process's environment, scrubbed the same way. With `log`, stdout and stderr
+    go to that file (appended, interleaved) instead of memory, and `on_line` sees each line as
+    it arrives, for progress display.
     """
     args = [os.fspath(a) for a in argv]
-    full_env = child_env(env)
+    full_env = dict(env) if env is not None else scrubbed_env(os.environ)
     start = time.monotonic()
     if log is not None:
         return _run_logged(args, full_env, cwd, timeout, check, log, on_line, start)
@@ -232,7 +200,6 @@ def spawn(
     argv: Sequence[str | os.PathLike[str]],
     *,
     env: Mapping[str, str] | None = None,
-    base_env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     pass_fds: Sequence[int] = (),
     output: Path | None = None,
@@ -241,14 +208,15 @@ def spawn(
 
     Its stdin is /dev/null, and its stdout goes where its stderr goes (appended to `output`, or
     this process's stderr): a child that talks over `pass_fds` pipes cannot have its channel
-    corrupted by what the code it runs prints. The environment is scrubbed as for `run`.
+    corrupted by what the code it runs prints. `env` is the child's whole environment, as for
+    `run`; without it the child gets this process's environment, scrubbed.
     """
     args = [os.fspath(a) for a in argv]
     sink = output.open("ab") if output is not None else None
     try:
         popen = subprocess.Popen(
             args,
-            env=child_env(env, base_env),
+            env=dict(env) if env is not None else scrubbed_env(os.environ),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=sink if sink is not None else 2,

@@ -19,6 +19,28 @@ _AS_OF_STAMP = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}(?::\d{2})?)(\.\d+)?\s*([Zz]|[+-]\d{2}:?\d{2})?"
 )
 
+# Variables that would let the host's Python setup leak into a child interpreter or installer.
+SCRUBBED_VARS = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONNOUSERSITE",
+    "PYTHONUSERBASE",
+    "PYTHONEXECUTABLE",
+    "PYTHONSAFEPATH",
+    "PYTHONDONTWRITEBYTECODE",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "__PYVENV_LAUNCHER__",
+    "PIP_REQUIRE_VIRTUALENV",
+    "PIP_USER",
+    "PIP_TARGET",
+    "PIP_PREFIX",
+    "UV_SYSTEM_PYTHON",
+    "UV_PYTHON",
+    "UV_PROJECT_ENVIRONMENT",
+)
+
 
 class Reporter(Protocol):
     """Receives progress from long operations; the CLI renders it, the library never prints."""
@@ -70,6 +92,21 @@ class Settings:
     as_of: Choice = Choice("created", "default")
     # Install exact pins as declared, without resolving their dependencies (as pip once did).
     exact_pins: bool = False
+
+    def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The whole environment of a child process (installer, interpreter probe, worker)."""
+        return scrubbed_env(self.environ, extra)
+
+
+def scrubbed_env(
+    environ: Mapping[str, str], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`environ` without the variables that leak Python state, no user site, plus `extra`."""
+    env = {k: v for k, v in environ.items() if k not in SCRUBBED_VARS}
+    env["PYTHONNOUSERSITE"] = "1"
+    if extra:
+        env.update(extra)
+    return env
 
 
 def default_cache_dir(environ: Mapping[str, str]) -> Choice:

@@ -11,7 +11,7 @@ from typing import Any
 
 from envrun import __version__
 from envrun.errors import InputError
-from envrun.fsutil import write_text_atomic
+from envrun.fsutil import write_atomic
 
 SCHEMA = "envrun.baseline/1"
 
@@ -73,8 +73,8 @@ def save_baseline(
         ],
     }
     text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
-    return write_text_atomic(
-        path, text, what="baseline file", fix="choose a writable path for --save-baseline"
+    return write_atomic(
+        path, text, what="baseline file", option="--save-baseline", make_parents=True
     )
 
 

@@ -179,7 +179,13 @@ def _run_side(
     """Predict every input on one side; failures are recorded on the side, not raised."""
     for item in inputs:
         try:
-            pred = api.run_input(model, str(item.path), python=python, timeout=settings.timeout)
+            pred = api.run_input(
+                model,
+                str(item.path),
+                python=python,
+                timeout=settings.timeout,
+                environ=settings.child_env(),
+            )
         except (InputError, PredictError, EnvrunError) as exc:
             if isinstance(exc, EnvBuildError):
                 raise

@@ -22,8 +22,8 @@ from envrun.check.document import (
     VerdictStatus,
 )
 from envrun.check.variants import VariantChange
-from envrun.drift.finding import is_critical
 from envrun.errors import EXIT_CHECK_FAILED, EXIT_MODEL, EXIT_OK, EXIT_USAGE
+from envrun.pickles.critical import is_critical
 
 
 @dataclass

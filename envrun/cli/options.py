@@ -145,7 +145,7 @@ def add_output_file(parser: argparse.ArgumentParser, help: str) -> None:
 
 def write_output(path: Path, text: str) -> None:
     """Write a result to the -o file, atomically, newline-terminated."""
-    from envrun.fsutil import write_text_atomic
+    from envrun.fsutil import write_atomic
 
     text = text if text.endswith("\n") else text + "\n"
-    write_text_atomic(path, text, what="output file", fix="choose a writable path for -o")
+    write_atomic(path, text, what="output file", option="-o", make_parents=True)

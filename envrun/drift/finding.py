@@ -13,10 +13,21 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from envrun.pickles.critical import CRITICAL, is_critical
+
+__all__ = [
+    "CATEGORIES",
+    "CRITICAL",
+    "SEVERITIES",
+    "Finding",
+    "at_or_above",
+    "classify",
+    "is_critical",
+]
+
 SEVERITIES = ("low", "medium", "high")
 _RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
 CATEGORIES = ("consistency", "host", "installed", "lock", "availability", "pickle")
-CRITICAL = frozenset({"cloudpickle", "scikit-learn", "numpy", "pandas", "torch", "mlflow", "skops"})
 
 
 @dataclass(frozen=True)
@@ -43,12 +54,7 @@ class Finding:
 
 
 def _critical(name: str) -> bool:
-    return name in CRITICAL or name == "mlflow-skinny"
-
-
-def is_critical(name: str) -> bool:
-    """Whether a package is serialization-critical: a change of it can change what a model loads."""
-    return _critical(canonicalize_name(name))
+    return is_critical(name)
 
 
 def _canon(name: str) -> str:

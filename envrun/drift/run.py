@@ -19,9 +19,10 @@ from envrun.drift.collectors import (
     lock_findings,
     pickle_findings,
 )
+from envrun.env.layout import CacheLayout
 from envrun.env.lock import Lock, check_available, diff_pins, read_lock, unsatisfied
 from envrun.env.sources import resolve_spec
-from envrun.env.store import env_dir_for, read_state
+from envrun.env.store import read_state
 from envrun.errors import EnvBuildError, EnvrunError, InterpreterNotFound, SpecError
 from envrun.model.mlmodel import read_model
 from envrun.pickles.preflight import preflight_model
@@ -81,7 +82,7 @@ def drift_model(  # noqa: PLR0915 (one block per drift class, in the order repor
     def installed() -> list[Finding]:
         if resolution is None:
             raise _Skip(resolve_error)
-        env_dir = env_dir_for(settings.cache_dir, resolution.fingerprint)
+        env_dir = CacheLayout(settings.cache_dir).env_dir(resolution.fingerprint)
         state, _ = read_state(env_dir, resolution.fingerprint)
         if state is not None:
             # What the env holds now, not what the build recorded: someone may have

@@ -13,6 +13,7 @@ from pathlib import Path
 from envrun import proc
 from envrun.env.memo import StatMemo
 from envrun.errors import CommandFailed, InterpreterNotFound
+from envrun.settings import scrubbed_env
 
 _PROBE = (
     "import json, platform, sys, sysconfig;"
@@ -56,7 +57,7 @@ def find_interpreter(
     environ: Mapping[str, str],
 ) -> Match:
     """Exact version first, then the same minor; from --python, the current one, uv, pyenv, PATH."""
-    probes = _ProbeCache(cache_file)
+    probes = _ProbeCache(cache_file, scrubbed_env(environ))
     try:
         if explicit is not None:
             found = probes.probe(str(explicit), "--python")
@@ -156,8 +157,9 @@ def _xdg_data(environ: Mapping[str, str]) -> Path:
 class _ProbeCache:
     """Runs the version probe, remembering answers in a StatMemo."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, env: dict[str, str]) -> None:
         self.memo = StatMemo(path)
+        self.env = env
 
     def probe(self, path: str, origin: str) -> Interpreter | None:
         key = StatMemo.key(path)
@@ -166,7 +168,7 @@ class _ProbeCache:
         cached = self.memo.get(key)
         if not isinstance(cached, dict):
             try:
-                result = proc.run([path, "-I", "-c", _PROBE], timeout=20)
+                result = proc.run([path, "-I", "-c", _PROBE], env=self.env, timeout=20)
                 info = json.loads(result.stdout)
             except (CommandFailed, ValueError):
                 return None

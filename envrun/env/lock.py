@@ -1,9 +1,8 @@
 """Pinned, hash-checked locks: resolve a model's env once, then rebuild exactly that env later.
 
 This module resolves (compile_lock), turns a lock back into an EnvSpec (spec_from_lock), diffs
-pins and checks them against the index, driving uv or pip-compile through their command lines.
-The file format lives in lockfile.py and the pip-tools venv in piptools.py; their public names
-are re-exported here.
+pins and checks them against the index, through the installer backends (which own every command
+line). The file format lives in lockfile.py; its public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
@@ -22,19 +20,19 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from envrun import proc
-from envrun.env.backends.base import UvBackend, _index_flags
-from envrun.env.backends.piptools import PIP_TOOLS_VERSION, _pip_env, _pip_version, ensure_pip_tools
+from envrun.env.backends import get_backend
 from envrun.env.interpreters import Interpreter
+from envrun.env.layout import CacheLayout
 from envrun.env.lockfile import (
-    _REGENERATE,
     HEADER_PREFIX,
     LOCK_FORMAT,
+    REGENERATE_HINT,
     Lock,
-    _redacted,
-    _relativize,
     build_lock,
     parse_lock,
     read_lock,
+    redacted_index,
+    relativize_paths,
     write_lock,
 )
 from envrun.env.reqlex import logical_lines
@@ -52,14 +50,12 @@ from envrun.settings import Settings
 __all__ = [
     "HEADER_PREFIX",
     "LOCK_FORMAT",
-    "PIP_TOOLS_VERSION",
     "Lock",
     "Pins",
     "build_lock",
     "check_available",
     "compile_lock",
     "diff_pins",
-    "ensure_pip_tools",
     "normalize_exclude_newer",
     "parse_lock",
     "read_lock",
@@ -67,22 +63,6 @@ __all__ = [
     "write_lock",
 ]
 
-_UV_ENV = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
-# --quiet: uv would also print the whole lock to stdout, which -v would then stream line by line.
-_UV_COMPILE = [
-    *("requirements.in", "--output-file", "out.txt", "--generate-hashes", "--no-header"),
-    "--quiet",
-]
-_PIP_COMPILE = [
-    *("-m", "piptools", "compile", "requirements.in", "--output-file", "out.txt"),
-    # --allow-unsafe keeps pip and setuptools: --require-hashes needs every package hashed.
-    *("--generate-hashes", "--allow-unsafe", "--strip-extras", "--no-header"),
-    *("--no-emit-options", "--no-config"),
-]
-_PIP_DRY_RUN = [
-    *("-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps"),
-    *("--disable-pip-version-check", "--no-input", "--report", "report.json"),
-]
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 _UV_YANKED = re.compile(r'`([^`=]+)==([^`]+)` is yanked(?: \(reason: "(.*)"\))?')
@@ -137,11 +117,11 @@ def compile_lock(
     model_path: str = "",
 ) -> Lock:
     """Resolve the spec's requirements into a fully pinned lock with hashes, for this interpreter."""
-    _check_installer(installer)
+    backend = get_backend(installer, settings)
     cutoff = normalize_exclude_newer(exclude_newer) if exclude_newer else None
-    name = f"lock-{fingerprint[:20] or 'model'}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    log = settings.cache_dir / "logs" / f"{name}.log"
-    work = _workdir(settings, "lock")
+    layout = CacheLayout(settings.cache_dir)
+    log = layout.lock_log(fingerprint)
+    work = layout.new_workdir("lock")
     try:
         (work / "requirements.in").write_text(render_requirements_txt(spec.requirements), "utf-8")
         constraints = list(extra_constraints)
@@ -150,28 +130,24 @@ def compile_lock(
                 render_requirements_txt(spec.constraints), "utf-8"
             )
             constraints.insert(0, "constraints.txt")
-        extra = [arg for path in constraints for arg in ("--constraint", path)]
-        if installer == "uv":
-            argv = [*_uv_resolve(interpreter, index), *_UV_COMPILE, *extra]
-            argv += ["--exclude-newer", cutoff] if cutoff else []
-            env = _UV_ENV
-            version = UvBackend(dict(settings.environ), settings.cache_dir / "tools.json").version()
-        else:
-            tool = ensure_pip_tools(interpreter, settings)
-            argv = [str(tool), *_PIP_COMPILE, *_pip_index(index), *extra]
-            argv += ["--uploaded-prior-to", cutoff] if cutoff else []
-            env = _pip_env(settings)
-            version = f"pip-tools {PIP_TOOLS_VERSION} (pip {_pip_version(interpreter)})"
+        version = backend.lock_version(interpreter)
         count = len(spec.requirements)
         settings.reporter.step(
             f"locking {count} requirement{'s' if count != 1 else ''} with {installer} "
             f"for Python {interpreter.version}"
         )
         try:
-            proc.run(argv, env=env, cwd=work, log=log, on_line=settings.reporter.line)
+            body = backend.compile(
+                work / "requirements.in",
+                interpreter=interpreter,
+                index=index,
+                constraints=constraints,
+                exclude_newer=cutoff,
+                log=log,
+                on_line=settings.reporter.line,
+            )
         except CommandFailed as exc:
             raise _resolution_error(exc, installer, log) from None
-        body = (work / "out.txt").read_text(encoding="utf-8")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     header: dict[str, Any] = {
@@ -185,9 +161,9 @@ def compile_lock(
         "model": model_path,
         "fingerprint": fingerprint,
         "build_dependencies": [r.text for r in spec.build_dependencies],
-        "index": _redacted(index),
+        "index": redacted_index(index),
     }
-    return build_lock(header, _relativize(body, Path(model_path) if model_path else None))
+    return build_lock(header, relativize_paths(body, Path(model_path) if model_path else None))
 
 
 def spec_from_lock(
@@ -204,7 +180,7 @@ def spec_from_lock(
         raise SpecError(
             f"the lock was made for Python {minor}, the model declares {declared}",
             value=str(lock_path),
-            fix=_REGENERATE,
+            fix=REGENERATE_HINT,
         )
     missed = unsatisfied(lock, base)
     if missed:
@@ -212,7 +188,7 @@ def spec_from_lock(
             "the lock does not satisfy what the model declares (is it another model's lock, "
             "or older than the model's requirements?)",
             value=f"{lock_path}: " + "; ".join(missed),
-            fix=_REGENERATE,
+            fix=REGENERATE_HINT,
         )
     root = (model_dir or lock_path.parent).resolve()
     requirements: list[ReqLine] = []
@@ -283,28 +259,22 @@ def check_available(
     settings: Settings,
 ) -> list[tuple[str, str, str, str]]:
     """Pins the index no longer serves: (name, version, "yanked" or "missing", detail), by name."""
-    _check_installer(installer)
+    backend = get_backend(installer, settings)
     items: Pins = sorted((str(canonicalize_name(n)), v) for n, v in pins.items())
     if not items:
         return []
-    tool = ensure_pip_tools(interpreter, settings) if installer == "pip" else None
-    extra = [arg for path in extra_constraints for arg in ("--constraint", path)]
-    work = _workdir(settings, "check")
+    work = CacheLayout(settings.cache_dir).new_workdir("check")
     found: list[tuple[str, str, str, str]] = []
 
     def probe(group: Pins) -> tuple[bool, str]:
-        (work / "pins.txt").write_text("".join(f"{n}=={v}\n" for n, v in group), "utf-8")
-        (work / "report.json").unlink(missing_ok=True)
-        if tool is None:
-            argv = [*_uv_resolve(interpreter, index), "pins.txt", "--no-deps", "--no-header"]
-            result = proc.run([*argv, *extra], env=_UV_ENV, cwd=work, check=False)
-        else:
-            argv = [str(tool), *_PIP_DRY_RUN, *_pip_index(index), *extra, "-r", "pins.txt"]
-            result = proc.run(argv, env=_pip_env(settings), cwd=work, check=False)
-        output = result.stdout + "\n" + result.stderr
-        if result.returncode == 0:
-            found.extend(_yanked(output, work / "report.json", group))
-        return result.returncode == 0, output
+        pins = work / "pins.txt"
+        pins.write_text("".join(f"{n}=={v}\n" for n, v in group), "utf-8")
+        answer = backend.probe_pins(
+            pins, interpreter=interpreter, index=index, constraints=extra_constraints
+        )
+        if answer.ok:
+            found.extend(_yanked(answer.output, answer.report, group))
+        return answer.ok, answer.output
 
     def narrow(group: Pins, ok: bool, output: str) -> None:
         # Bisect: a failing group is split until each failing pin stands alone.
@@ -334,32 +304,6 @@ def check_available(
     return sorted(found)
 
 
-def _check_installer(installer: str) -> None:
-    if installer not in ("uv", "pip"):
-        raise SpecError("unknown installer", value=installer, fix="use uv or pip")
-
-
-def _uv_resolve(interpreter: Interpreter, index: IndexOptions) -> list[str]:
-    # --python resolves with the interpreter's own markers and wheel tags (its glibc version
-    # included), which a --python-platform triple would only approximate.
-    return [
-        *(UvBackend.binary(), "pip", "compile", "--python", interpreter.path),
-        *("--python-version", interpreter.version),
-        *("--index-strategy", "unsafe-best-match"),  # pip's meaning of several indexes
-        *_index_flags(index, trusted="--allow-insecure-host", pre=["--prerelease", "allow"]),
-    ]
-
-
-def _pip_index(index: IndexOptions) -> list[str]:
-    return _index_flags(index, trusted="--trusted-host", pre=["--pre"])
-
-
-def _workdir(settings: Settings, tag: str) -> Path:
-    path = settings.cache_dir / "tmp" / f"{tag}-{os.getpid()}-{time.monotonic_ns()}"
-    path.mkdir(parents=True)
-    return path
-
-
 def _resolution_error(exc: CommandFailed, installer: str, log: Path) -> ResolutionError:
     # No timeout is set (a big resolution may take long), so a failure is the resolver's answer.
     output = (exc.stdout + "\n" + exc.stderr).strip()
@@ -372,11 +316,11 @@ def _resolution_error(exc: CommandFailed, installer: str, log: Path) -> Resoluti
     )
 
 
-def _yanked(output: str, report: Path, group: Pins) -> list[tuple[str, str, str, str]]:
+def _yanked(output: str, report: Path | None, group: Pins) -> list[tuple[str, str, str, str]]:
     """Yanked pins of a successful probe: uv warns about them, pip's --report marks them."""
     reasons = {(canonicalize_name(n), v): r for n, v, r in _UV_YANKED.findall(output)}
     reasons.update({(canonicalize_name(n), v): r for n, v, r in _PIP_YANKED.findall(output)})
-    if report.exists():
+    if report is not None:
         for item in json.loads(report.read_text(encoding="utf-8")).get("install", []):
             meta = item.get("metadata", {})
             if item.get("is_yanked"):

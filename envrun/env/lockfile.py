@@ -27,11 +27,11 @@ from packaging.utils import (
 from envrun.env.reqlex import check_hash, logical_lines, split_options
 from envrun.env.requirements import IndexOptions
 from envrun.errors import SpecError
-from envrun.fsutil import write_text_atomic
+from envrun.fsutil import write_atomic
 
 LOCK_FORMAT = 1
 HEADER_PREFIX = "# envrun-lock:"
-_REGENERATE = "regenerate it with `envrun lock MODEL_DIR -o FILE`"
+REGENERATE_HINT = "regenerate it with `envrun lock MODEL_DIR -o FILE`"
 _OPTIONS_START = re.compile(r"(?:^|\s)-")
 _FILE_REQ = re.compile(r"^(\S+) @ (file://\S+)(.*)$")
 _PYTHON = re.compile(r"\d+\.\d+(\.\d+)?")
@@ -72,7 +72,7 @@ def build_lock(header: Mapping[str, Any], body: str) -> Lock:
 
 def write_lock(lock: Lock, path: Path) -> None:
     """Write the lock file atomically (a reader never sees half a lock)."""
-    write_text_atomic(path, lock.text, what="lock file", fix="choose a writable path for -o")
+    write_atomic(path, lock.text, what="lock file", option="-o", make_parents=True)
 
 
 def read_lock(path: Path) -> Lock:
@@ -80,9 +80,11 @@ def read_lock(path: Path) -> Lock:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError("lock file not found", value=str(path), fix=_REGENERATE) from None
+        raise SpecError("lock file not found", value=str(path), fix=REGENERATE_HINT) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError("lock file unreadable", value=f"{path}: {exc}", fix=_REGENERATE) from exc
+        raise SpecError(
+            "lock file unreadable", value=f"{path}: {exc}", fix=REGENERATE_HINT
+        ) from exc
     return parse_lock(text, where=str(path))
 
 
@@ -100,13 +102,13 @@ def parse_lock(text: str, *, where: str) -> Lock:
         raise SpecError(
             f"{where} is not an envrun lock file",
             value=f"no '{HEADER_PREFIX} {{...}}' line among its leading comments",
-            fix=f"pass a file written by `envrun lock`, or {_REGENERATE}",
+            fix=f"pass a file written by `envrun lock`, or {REGENERATE_HINT}",
         )
     pins, hashes, direct = _parse_body(text, where)
     return Lock(header, text, pins, hashes, direct)
 
 
-def _relativize(body: str, root: Path | None) -> str:
+def relativize_paths(body: str, root: Path | None) -> str:
     """Local files inside the model dir as ./relative paths, so the lock moves with the model."""
     if root is None:
         return body
@@ -123,7 +125,7 @@ def _relativize(body: str, root: Path | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _redacted(index: IndexOptions) -> dict[str, object]:
+def redacted_index(index: IndexOptions) -> dict[str, object]:
     """Index options for the header, without passwords or tokens in URLs."""
 
     def clean(value: object) -> object:
@@ -137,7 +139,7 @@ def _redacted(index: IndexOptions) -> dict[str, object]:
 def _parse_header(line: str, origin: str) -> dict[str, Any]:
     def bad(detail: str) -> SpecError:
         what = f"{origin}: malformed envrun-lock header ({detail})"
-        return SpecError(what, value=line[:300], fix=_REGENERATE)
+        return SpecError(what, value=line[:300], fix=REGENERATE_HINT)
 
     try:
         data = json.loads(line[len(HEADER_PREFIX) :])
@@ -168,7 +170,7 @@ def _parse_body(
         options = split_options(line[match.start() :], origin) if match else []
         if not args or any(n != "--hash" for n, _ in options):
             what = f"{origin}: a lock holds only pinned requirements with --hash"
-            raise SpecError(what, value=line, fix=_REGENERATE)
+            raise SpecError(what, value=line, fix=REGENERATE_HINT)
         name, version, ref = _pin(args, origin)
         found = tuple(dict.fromkeys(check_hash(v or "", origin) for _, v in options))
         if not found:
@@ -176,7 +178,7 @@ def _parse_body(
                 f"{origin}: {name} has no --hash, so it cannot be installed hash-checked",
                 value=line,
                 fix="reference a wheel or an index package (a local directory or a VCS URL "
-                f"has no hash), then {_REGENERATE}",
+                f"has no hash), then {REGENERATE_HINT}",
             )
         pins[name], hashes[name] = version, found
         if ref is not None:
@@ -193,14 +195,14 @@ def _pin(args: str, origin: str) -> tuple[str, str, str | None]:
         req = Requirement(args)
     except InvalidRequirement as exc:
         what = f"{origin}: invalid requirement ({exc})"
-        raise SpecError(what, value=args, fix=_REGENERATE) from None
+        raise SpecError(what, value=args, fix=REGENERATE_HINT) from None
     if req.url:
         filename = unquote(urlsplit(req.url).path).rsplit("/", 1)[-1]
         return str(canonicalize_name(req.name)), _from_filename(filename, origin, args)[1], req.url
     specs = list(req.specifier)
     if len(specs) != 1 or specs[0].operator not in ("==", "===") or "*" in specs[0].version:
         what = f"{origin}: {req.name} is not pinned to one version"
-        raise SpecError(what, value=args, fix=_REGENERATE)
+        raise SpecError(what, value=args, fix=REGENERATE_HINT)
     return str(canonicalize_name(req.name)), specs[0].version, None
 
 

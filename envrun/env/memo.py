@@ -7,6 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from envrun.errors import OutputError
+from envrun.fsutil import write_atomic
+
 
 class StatMemo:
     """Remembers what an executable reported until the file changes (size or mtime)."""
@@ -44,11 +47,9 @@ class StatMemo:
         """Write the memo atomically if anything changed; failure only costs a re-probe later."""
         if not self.dirty:
             return
+        text = json.dumps(self.data, indent=1, sort_keys=True)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_atomic(self.path, text, what="memo file", make_parents=True)
             self.dirty = False
-        except OSError:
+        except OutputError:
             pass

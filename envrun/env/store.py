@@ -14,16 +14,17 @@ from typing import Any
 
 from envrun import __version__
 from envrun.env.asof import exempt_names
-from envrun.env.backends.base import Backend, InstallPlan, env_python
+from envrun.env.backends import Backend, InstallPlan, env_python
 from envrun.env.diagnose import pin_conflict_error
 from envrun.env.interpreters import Interpreter, describe
+from envrun.env.layout import CacheLayout
 from envrun.env.requirements import IndexOptions
 from envrun.env.spec import CACHE_FORMAT, EnvSpec
 from envrun.errors import CommandFailed, EnvBuildError, ResolutionError
+from envrun.fsutil import write_atomic
 from envrun.proc import tail
 from envrun.settings import Settings
 
-STATE_FILE = ".envrun-state.json"
 LOCK_WAIT_SECONDS = 3600.0
 
 
@@ -40,14 +41,9 @@ class EnvHandle:
     state: dict[str, Any]
 
 
-def env_dir_for(cache_dir: Path, fp: str) -> Path:
-    """Where the env with fingerprint `fp` lives (short, since shebangs have length limits)."""
-    return cache_dir / "envs" / fp[:20]
-
-
 def read_state(env_dir: Path, fp: str) -> tuple[dict[str, Any] | None, str]:  # noqa: PLR0911
     """The env's completion marker if it is valid, else None and the reason it is not."""
-    state_path = env_dir / STATE_FILE
+    state_path = CacheLayout.state_file(env_dir)
     if not env_dir.exists():
         return None, "no env for this fingerprint yet"
     try:
@@ -86,7 +82,8 @@ def ensure_env(
     for checks that are worth their cost only when a build is coming.
     """
     start = time.monotonic()
-    env_dir = env_dir_for(settings.cache_dir, fp)
+    layout = CacheLayout(settings.cache_dir)
+    env_dir = layout.env_dir(fp)
     if not settings.rebuild:
         state, _ = read_state(env_dir, fp)
         if state is not None:
@@ -104,7 +101,7 @@ def ensure_env(
 
     from filelock import FileLock, Timeout
 
-    lock_path = settings.cache_dir / "locks" / f"{fp[:20]}.lock"
+    lock_path = layout.env_lock(fp)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path))
     try:
@@ -139,7 +136,7 @@ def ensure_env(
             spec.requirements,
             spec.constraints,
             plan_index,
-            settings.cache_dir / "tmp" / f"{fp[:20]}-{os.getpid()}",
+            layout.build_workdir(fp),
             extra_constraints,
             as_of=spec.as_of,
             exempt=exempt_names(spec),
@@ -154,6 +151,7 @@ def ensure_env(
             plan=plan,
             installer_reason=installer_reason,
             settings=settings,
+            layout=layout,
             reason=reason,
         )
         return EnvHandle(
@@ -173,15 +171,15 @@ def _build(
     plan: InstallPlan,
     installer_reason: str,
     settings: Settings,
+    layout: CacheLayout,
     reason: str,
 ) -> dict[str, Any]:
     reporter = settings.reporter
     started = time.monotonic()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    log = settings.cache_dir / "logs" / f"{fp[:20]}-{stamp}-{os.getpid()}.log"
+    log = layout.build_log(fp)
     if env_dir.exists():
         reporter.step(f"rebuilding env: {reason}")
-        _remove(env_dir)
+        _remove(env_dir, layout)
     else:
         reporter.step(f"building env ({reason})")
     env_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -214,16 +212,18 @@ def _build(
             "installed": installed,
             "log": str(log),
         }
-        tmp = env_dir / f"{STATE_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, env_dir / STATE_FILE)  # the marker, written last: the env is now complete
+        # The marker, written last: the env is now complete.
+        text = json.dumps(state, indent=2, sort_keys=True)
+        write_atomic(
+            layout.state_file(env_dir), text, what="env's completion marker", option="--cache-dir"
+        )
     except CommandFailed as exc:
-        _remove(env_dir)
+        _remove(env_dir, layout)
         raise pin_conflict_error(exc, spec, backend.name, log) or _build_error(
             exc, backend.name, log
         ) from None
     except BaseException:
-        _remove(env_dir)
+        _remove(env_dir, layout)
         raise
     finally:
         shutil.rmtree(plan.workdir, ignore_errors=True)
@@ -294,11 +294,11 @@ def telling_line(output: str, hints: tuple[str, ...]) -> str:
     return lines[-1] if lines else ""
 
 
-def _remove(path: Path) -> None:
+def _remove(path: Path, layout: CacheLayout) -> None:
     # Rename first so a half-removed tree is never mistaken for an env, then delete.
     if not path.exists():
         return
-    doomed = path.with_name(f".{path.name}.removing-{os.getpid()}-{time.monotonic_ns()}")
+    doomed = layout.removal_dir(path)
     try:
         os.replace(path, doomed)
     except OSError:

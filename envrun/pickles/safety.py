@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from envrun.errors import EnvrunError, ModelError, UnsafeModelError
-from envrun.fsutil import write_text_atomic
+from envrun.fsutil import write_atomic
 from envrun.model.mlmodel import load_yaml, model_digest
 from envrun.pickles.preflight import _inside, _model_files, _sniff_file
 from envrun.pickles.scan import _PICKLE_SUFFIXES, GlobalUse, walk_pickle
@@ -270,7 +270,7 @@ def _read_json(path: Path) -> Any:
 def _write_json(path: Path, doc: Any) -> None:
     # The cache only saves time: a read-only cache root costs a rescan next time.
     with contextlib.suppress(EnvrunError):
-        write_text_atomic(path, json.dumps(doc, sort_keys=True), what="scan cache", fix="")
+        write_atomic(path, json.dumps(doc, sort_keys=True), what="scan cache", make_parents=True)
 
 
 def scan_model(model_dir: Path, *, cache_root: Path | None = None) -> SafetyReport:

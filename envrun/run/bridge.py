@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,9 +67,14 @@ def _write_request(ctl_dir: Path, request: dict[str, Any]) -> None:
 
 
 def run_in_env(
-    python: Path, ctl_dir: Path, request: dict[str, Any], *, timeout: float | None = None
+    python: Path,
+    ctl_dir: Path,
+    request: dict[str, Any],
+    *,
+    timeout: float | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> WorkerResult:
-    """Run the worker with the env's interpreter in isolated mode.
+    """Run the worker with the env's interpreter in isolated mode; `environ` is its environment.
 
     -I drops the user site, PYTHON* variables and the script's directory from sys.path; -B keeps
     the model directory free of __pycache__ (it may be read-only, and it is the user's).
@@ -78,6 +84,7 @@ def run_in_env(
     try:
         result = proc.run(
             [str(python), "-I", "-B", str(RUNNER), "oneshot", str(ctl_dir)],
+            env=environ,
             timeout=timeout,
             check=False,
         )

@@ -24,7 +24,7 @@ def spawn_worker(python: Path, log: Path, environ: Mapping[str, str] | None) -> 
         str(req_r), str(resp_w), str(os.getpid()),
     ]  # fmt: skip
     try:
-        child = proc.spawn(argv, base_env=environ, pass_fds=(req_r, resp_w), output=log)
+        child = proc.spawn(argv, env=environ, pass_fds=(req_r, resp_w), output=log)
     except Exception as exc:
         for fd in (req_r, req_w, resp_r, resp_w):
             os.close(fd)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from envrun import api
-from envrun.env.store import STATE_FILE
+from envrun.env.layout import STATE_FILE
 from envrun.settings import make_settings
 
 pytestmark = pytest.mark.integration

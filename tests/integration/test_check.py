@@ -481,6 +481,29 @@ def test_json_report_reads_back_to_the_same_bytes(tmp_path: Path, shared_cache: 
     assert render_json(read) == text
 
 
+def test_an_unwritable_report_says_why_and_what_fixes_it(
+    tmp_path: Path, shared_cache: Path
+) -> None:
+    blocker = write(tmp_path / "file", "x")
+    folder = tmp_path / "folder.html"
+    folder.mkdir()
+    for target, reason in (
+        (blocker / "r.html", "is a file, not a directory"),
+        (folder, "is a directory; name a file inside it"),
+    ):
+        result = run_envrun(
+            "check", MODELS / "numpy_custom", "--report", target, cache_dir=shared_cache
+        )
+        assert result.returncode == 2, result.stderr
+        assert "envrun: error: cannot write the report file" in result.stderr
+        assert f"offending value: {target}: " in result.stderr
+        fix = next(line for line in result.stderr.splitlines() if "fix:" in line)
+        assert reason in fix and "choose another path for --report" in fix, fix
+        assert ".tmp" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.html"]
+    assert list(folder.iterdir()) == []
+
+
 def test_usage_errors_come_before_any_build(tmp_path: Path, cache: Path) -> None:
     no_example = MODELS / "probe"
     result = run_envrun("check", no_example, cache_dir=cache)

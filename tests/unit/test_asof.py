@@ -20,7 +20,8 @@ from envrun.env.asof import (
     run_uv_as_of,
     uv_flags,
 )
-from envrun.env.backends.base import InstallPlan, _install_argvs
+from envrun.env.backends.plan import InstallPlan
+from envrun.env.backends.plan import install_argvs as _install_argvs
 from envrun.env.diagnose import diagnose_build, is_pin_conflict
 from envrun.env.interpreters import Interpreter
 from envrun.env.requirements import IndexOptions, ReqLine

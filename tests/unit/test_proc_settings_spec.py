@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,14 +17,26 @@ from envrun.settings import choose_installer, make_settings
 
 
 def test_child_env_scrubs_python_state() -> None:
-    env = proc.child_env(
-        base={"PYTHONPATH": "/x", "VIRTUAL_ENV": "/v", "HOME": "/h", "PIP_USER": "1"}
+    settings = make_settings(
+        environ={"PYTHONPATH": "/x", "VIRTUAL_ENV": "/v", "HOME": "/h", "PIP_USER": "1"}
     )
+    env = settings.child_env({"UV_NO_PROGRESS": "1"})
     assert "PYTHONPATH" not in env
     assert "VIRTUAL_ENV" not in env
     assert "PIP_USER" not in env
     assert env["HOME"] == "/h"
     assert env["PYTHONNOUSERSITE"] == "1"
+    assert env["UV_NO_PROGRESS"] == "1"
+    assert settings.environ["PYTHONPATH"] == "/x"  # the settings' own mapping is untouched
+
+
+def test_a_child_sees_the_settings_environment_not_this_process(tmp_path: Path) -> None:
+    assert "PIP_INDEX_URL" not in os.environ
+    index = (tmp_path / "simple").as_uri()
+    settings = make_settings(environ={**os.environ, "PIP_INDEX_URL": index, "PYTHONPATH": "/x"})
+    code = "import os; print(os.environ.get('PIP_INDEX_URL'), os.environ.get('PYTHONPATH'))"
+    out = proc.run([sys.executable, "-c", code], env=settings.child_env()).stdout.split()
+    assert out == [index, "None"]
 
 
 def test_run_captures_output_and_raises_typed_failure() -> None:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from envrun.env.backends.base import InstallPlan
+from envrun.env.backends import InstallPlan
 from envrun.env.interpreters import Interpreter
+from envrun.env.layout import STATE_FILE, CacheLayout
 from envrun.env.requirements import IndexOptions, ReqLine
 from envrun.env.spec import EnvSpec
-from envrun.env.store import STATE_FILE, ensure_env, env_dir_for
+from envrun.env.store import ensure_env
 from envrun.errors import CommandFailed, EnvBuildError, ResolutionError
 from envrun.settings import Choice, Settings
 
@@ -133,7 +134,7 @@ def test_failed_install_leaves_nothing(tmp_path: Path) -> None:
     failure = CommandFailed(["uv", "pip", "install"], 1, "", "error: something broke\n")
     with pytest.raises(EnvBuildError) as err:
         _ensure(tmp_path, FakeBackend(fail_with=failure))
-    assert not env_dir_for(tmp_path / "cache", "ab" * 32).exists()
+    assert not CacheLayout(tmp_path / "cache").env_dir("ab" * 32).exists()
     assert err.value.log_path is not None
     assert Path(err.value.log_path).exists()
     assert "something broke" in err.value.tail

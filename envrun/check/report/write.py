@@ -9,8 +9,8 @@ from pathlib import Path
 from envrun.check.report.common import ReportLike
 from envrun.check.report.html import render_html
 from envrun.check.report.markdown import render_markdown
-from envrun.errors import InputError
-from envrun.fsutil import write_text_atomic
+from envrun.errors import InputError, OutputError
+from envrun.fsutil import write_atomic
 
 _FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown"}
 _FORMATS.update({".html": "html", ".htm": "html"})
@@ -40,8 +40,8 @@ def write_reports(report: ReportLike, paths: Sequence[Path]) -> list[Path]:
     renderers = {"json": render_json, "markdown": render_markdown, "html": render_html}
     texts = {fmt: renderers[fmt](report) for fmt in dict.fromkeys(formats)}
     for path, fmt in zip(paths, formats, strict=True):
-        write_text_atomic(
-            Path(path), texts[fmt], what="report file", fix="choose a writable path for --report"
+        write_atomic(
+            Path(path), texts[fmt], what="report file", option="--report", make_parents=True
         )
     return [Path(p) for p in paths]
 
@@ -56,7 +56,7 @@ def append_step_summary(report: ReportLike, environ: Mapping[str, str]) -> Path 
         with path.open("a", encoding="utf-8", newline="\n") as fh:
             fh.write(render_markdown(report) + "\n")
     except OSError as exc:
-        raise InputError(
+        raise OutputError(
             "cannot append to the GitHub step summary",
             value=f"{path}: {exc.strerror or exc}",
             fix="check GITHUB_STEP_SUMMARY names a writable file",

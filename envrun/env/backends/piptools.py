@@ -10,13 +10,14 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 from envrun import proc
-from envrun.env.backends.base import env_python
+from envrun.env.backends.plan import env_python, virtualenv_argv
 from envrun.env.interpreters import Interpreter
+from envrun.env.layout import CacheLayout
 from envrun.errors import CommandFailed, EnvBuildError, SpecError
+from envrun.fsutil import write_atomic
 from envrun.settings import Settings
 
 PIP_TOOLS_VERSION = "7.6.2"
@@ -35,18 +36,19 @@ def ensure_pip_tools(interpreter: Interpreter, settings: Settings) -> Path:
             fix="use --installer uv",
         )
     name = f"pip-tools-{PIP_TOOLS_VERSION}-{interpreter.implementation}{interpreter.version}"
-    tool_dir = settings.cache_dir / "tools" / name
-    want = {"pip-tools": PIP_TOOLS_VERSION, "pip": _pip_version(interpreter)}
+    layout = CacheLayout(settings.cache_dir)
+    tool_dir = layout.tool_dir(name)
+    want = {"pip-tools": PIP_TOOLS_VERSION, "pip": pip_version_for(interpreter)}
     if _tool_ready(tool_dir, want):
         return env_python(tool_dir)
     from filelock import FileLock, Timeout
 
-    lock_path = settings.cache_dir / "locks" / f"{name}.lock"
+    lock_path = layout.tool_lock(name)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(lock_path), timeout=_TOOL_WAIT_SECONDS):
             if not _tool_ready(tool_dir, want):  # check again: another process may have built it
-                _build_tool(tool_dir, interpreter, want, settings)
+                _build_tool(tool_dir, interpreter, want, settings, layout)
     except Timeout:
         raise EnvBuildError(
             "timed out waiting for another process installing pip-tools",
@@ -57,23 +59,25 @@ def ensure_pip_tools(interpreter: Interpreter, settings: Settings) -> Path:
 
 
 def _build_tool(
-    tool_dir: Path, interpreter: Interpreter, want: dict[str, str], settings: Settings
+    tool_dir: Path,
+    interpreter: Interpreter,
+    want: dict[str, str],
+    settings: Settings,
+    layout: CacheLayout,
 ) -> None:
     shutil.rmtree(tool_dir, ignore_errors=True)
     tool_dir.parent.mkdir(parents=True, exist_ok=True)
-    log = settings.cache_dir / "logs" / f"{tool_dir.name}-{os.getpid()}.log"
+    log = layout.tool_log(tool_dir.name)
     settings.reporter.step(
         f"installing pip-tools {PIP_TOOLS_VERSION} for Python {interpreter.version}"
     )
-    create = [sys.executable, "-m", "virtualenv", "--python", interpreter.path, str(tool_dir)]
-    create += ["--no-periodic-update", "--no-download", "--quiet"]
     install = [str(env_python(tool_dir)), "-m", "pip", "install", "--disable-pip-version-check"]
     install += ["--no-input", *(f"{name}=={version}" for name, version in want.items())]
     try:
         # The same virtualenv app-data dir as the pip backend, so the seed wheels are shared.
-        data = str(settings.cache_dir / "virtualenv-data")
-        proc.run(create, env={"VIRTUALENV_OVERRIDE_APP_DATA": data}, log=log)
-        proc.run(install, env=_pip_env(settings), log=log, on_line=settings.reporter.line)
+        data = {"VIRTUALENV_OVERRIDE_APP_DATA": str(layout.virtualenv_data)}
+        proc.run(virtualenv_argv(interpreter.path, tool_dir), env=settings.child_env(data), log=log)
+        proc.run(install, env=settings.child_env(), log=log, on_line=settings.reporter.line)
     except CommandFailed as exc:
         shutil.rmtree(tool_dir, ignore_errors=True)
         raise EnvBuildError(
@@ -83,27 +87,20 @@ def _build_tool(
             log_path=str(log),
             tail=proc.tail(exc.stdout + exc.stderr, 2500),
         ) from None
-    marker = tool_dir / ".envrun-tool.json"
-    tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(want), encoding="utf-8")
-    os.replace(tmp, marker)  # the completion marker, written last
+    marker = layout.tool_marker(tool_dir)
+    # The completion marker, written last.
+    write_atomic(marker, json.dumps(want), what="pip-tools venv's marker", option="--cache-dir")
 
 
 def _tool_ready(tool_dir: Path, want: dict[str, str]) -> bool:
     try:
-        state = json.loads((tool_dir / ".envrun-tool.json").read_text(encoding="utf-8"))
+        state = json.loads(CacheLayout.tool_marker(tool_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     # The venv points at its base interpreter, which may have been removed since.
     return bool(state == want and os.path.exists(env_python(tool_dir)))
 
 
-def _pip_version(interpreter: Interpreter) -> str:
+def pip_version_for(interpreter: Interpreter) -> str:
+    """The pip pinned next to pip-tools in the tool venv for this interpreter."""
     return _PIP_FOR_MINOR.get(interpreter.minor, _PIP_DEFAULT)
-
-
-def _pip_env(settings: Settings) -> dict[str, str]:
-    """pip reads PIP_* itself: give it settings.environ's, not this process's (blank = unset)."""
-    env = {k: v for k, v in settings.environ.items() if k.startswith("PIP_")}
-    env.update({k: "" for k in os.environ if k.startswith("PIP_") and k not in settings.environ})
-    return env
