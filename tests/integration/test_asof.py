@@ -4,6 +4,7 @@ reachable for exact pins (a find-links directory, a local wheel), with uv and wi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def test_an_exact_pin_only_a_find_links_dir_serves_installs_with_a_2023_cutoff(
         cache_dir=str(tmp_path / "cache"),
         installer=installer,
         as_of="2023-06-01",
-        environ={"ENVRUN_AS_OF": "now"},  # the explicit value wins over the variable
+        environ={**os.environ, "ENVRUN_AS_OF": "now"},  # the explicit value wins
     )
     run = api.predict(model, str(FIXTURES / "inputs" / "localwheel.json"), settings)
     assert json.loads(run.prediction.predictions_text)["predictions"] == [3.0, 4.0, -6.5, 0.0, 20.0]
@@ -59,8 +60,10 @@ def test_an_exact_pin_only_a_find_links_dir_serves_installs_with_a_2023_cutoff(
 def test_as_of_now_and_created_build_different_envs_and_resolve_differently(tmp_path: Path) -> None:
     model = FIXTURES / "models" / "localwheel"
     cache = str(tmp_path / "cache")
-    old = api.resolve(model, make_settings(cache_dir=cache, environ={"ENVRUN_AS_OF": "2022-01-01"}))
-    now = api.resolve(model, make_settings(cache_dir=cache, environ={"ENVRUN_AS_OF": "now"}))
+    old_day = {**os.environ, "ENVRUN_AS_OF": "2022-01-01"}
+    today = {**os.environ, "ENVRUN_AS_OF": "now"}
+    old = api.resolve(model, make_settings(cache_dir=cache, environ=old_day))
+    now = api.resolve(model, make_settings(cache_dir=cache, environ=today))
     assert old.fingerprint != now.fingerprint
     env = api.ensure_environment(old, make_settings(cache_dir=cache))
     installed = json.loads((env.path / STATE_FILE).read_text(encoding="utf-8"))["installed"]
