@@ -64,6 +64,10 @@ class InputError(EnvrunError):
     """The prediction input cannot be read or does not match the model's signature."""
 
 
+class SandboxUnavailable(EnvrunError):
+    """A sandboxed run was asked for, and no confinement tool (bwrap, unshare) works here."""
+
+
 class InterpreterNotFound(EnvrunError):
     """No Python interpreter matching the model's declared version was found."""
 

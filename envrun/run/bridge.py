@@ -15,6 +15,7 @@ from typing import Any
 from envrun import proc
 from envrun.errors import BridgeError, CommandFailed, InputError, PredictError
 from envrun.model.mlmodel import ModelInfo
+from envrun.run.sandbox import wrap_argv
 
 PROTOCOL = 1
 WORKER = Path(__file__).parent / "worker" / "core.py"
@@ -65,19 +66,26 @@ def _write_request(ctl_dir: Path, request: dict[str, Any]) -> None:
 
 
 def run_in_env(
-    python: Path, ctl_dir: Path, request: dict[str, Any], *, timeout: float | None = None
+    python: Path,
+    ctl_dir: Path,
+    request: dict[str, Any],
+    *,
+    timeout: float | None = None,
+    sandbox: bool = False,
 ) -> WorkerResult:
-    """Run the worker with the env's interpreter in isolated mode.
+    """Run the worker with the env's interpreter in isolated mode (confined, with `sandbox`).
 
     -I drops the user site, PYTHON* variables and the script's directory from sys.path; -B keeps
     the model directory free of __pycache__ (it may be read-only, and it is the user's).
     """
     _write_request(ctl_dir, request)
+    argv = [str(python), "-I", "-B", str(WORKER), str(ctl_dir)]
+    if sandbox:
+        model_dir = Path(str(request["model"]["dir"]))
+        argv = wrap_argv(argv, model_dir=model_dir, env_dir=python.parent.parent)
     start = time.monotonic()
     try:
-        result = proc.run(
-            [str(python), "-I", "-B", str(WORKER), str(ctl_dir)], timeout=timeout, check=False
-        )
+        result = proc.run(argv, timeout=timeout, check=False)
     except CommandFailed as exc:
         if exc.timed_out:
             raise BridgeError(
