@@ -28,6 +28,7 @@ from envrun.settings import Choice, Settings
 
 if TYPE_CHECKING:
     from envrun.env.lock import Lock
+    from envrun.pickles.safety import SafetyReport
     from envrun.run.pool import Pool
 
 
@@ -307,6 +308,7 @@ def predict(
         model_dir, input_source, fmt=fmt, stdin=stdin, params=params, want_packages=want_packages
     ) as call:
         model, ctl_dir, request, input_warnings = call
+        gate_load(model.path, settings)
         resolution = resolve_model(model, settings, start)
         if locked is not None:
             resolution = locked_resolution(resolution, locked)
@@ -324,7 +326,12 @@ def predict(
         if env.built:
             settings.reporter.step(f"env ready in {env.seconds:.1f}s: {env.path}")
         result = run_in_env(
-            env.python, ctl_dir, request, timeout=settings.timeout, environ=settings.child_env()
+            env.python,
+            ctl_dir,
+            request,
+            timeout=settings.timeout,
+            environ=settings.child_env(),
+            sandbox=settings.sandbox,
         )
         prediction = _prediction("env", result)
     return PredictRun(
@@ -339,6 +346,53 @@ def predict(
             "total": round(time.monotonic() - start, 4),
         },
     )
+
+
+def scan_cache_root(settings: Settings) -> Path:
+    """The root under which the safety scan keeps its results (in `scans/`)."""
+    return settings.cache_dir
+
+
+def scan(model_dir: str | Path, settings: Settings | None) -> SafetyReport:
+    """What the model's pickles would import and call when loaded, read without unpickling.
+
+    Cached by the model's content digest under the cache root (not cached without settings);
+    raises ModelError for a missing directory or one without an MLmodel file.
+    """
+    from envrun.errors import ModelError
+    from envrun.pickles.safety import scan_model
+
+    root = Path(model_dir)
+    if root.is_dir() and not (root / "MLmodel").is_file():
+        raise ModelError(
+            "no MLmodel file in the model directory",
+            value=str(root / "MLmodel"),
+            fix="point envrun at a directory written by mlflow's save_model/log_model "
+            "(it holds MLmodel)",
+        )
+    cache_root = scan_cache_root(settings) if settings is not None else None
+    return scan_model(root, cache_root=cache_root)
+
+
+def gate_load(model_dir: str | Path, settings: Settings | None) -> SafetyReport | None:
+    """What must hold before a model is first loaded, anywhere: call it before building its env.
+
+    Unless `settings.trust_model`, the pickles are scanned (a cached scan when the content is
+    unchanged) and a dangerous finding raises UnsafeModelError; code by value does not block.
+    With `settings.sandbox`, a sandbox tool must work here (else SandboxUnavailable). Returns
+    the scan, or None when the model is trusted. No settings: untrusted, scanned uncached.
+    """
+    if settings is not None and settings.sandbox:
+        from envrun.run.sandbox import find_sandbox
+
+        find_sandbox(path=settings.environ.get("PATH"))
+    if settings is not None and settings.trust_model:
+        return None
+    from envrun.pickles.safety import refuse_if_dangerous
+
+    report = scan(model_dir, settings)
+    refuse_if_dangerous(report)
+    return report
 
 
 def _preflight(resolution: Resolution) -> list[str]:
@@ -364,8 +418,13 @@ def predict_in_process(
     stdin: BinaryIO | None = None,
     params: dict[str, Any] | None = None,
     want_packages: bool = False,
+    settings: Settings | None = None,
 ) -> Prediction:
-    """Predict with the model loaded into this process, through the same worker code."""
+    """Predict with the model loaded into this process, through the same worker code.
+
+    The model passes `gate_load` first (untrusted, with an uncached scan, when no settings).
+    """
+    gate_load(model_dir, settings)
     return run_input(
         model_dir,
         input_source,
@@ -397,15 +456,21 @@ def run_input(
     params: dict[str, Any] | None = None,
     want_packages: bool = False,
     environ: Mapping[str, str] | None = None,
+    sandbox: bool = False,
 ) -> Prediction:
-    """Predict one input with an env's interpreter, or in this process when `python` is None."""
+    """Predict one input with an env's interpreter, or in this process when `python` is None.
+
+    A step inside the entry points: the caller has passed the model through `gate_load`.
+    """
     with _call(
         model, input_source, fmt=fmt, stdin=stdin, params=params, want_packages=want_packages
     ) as call:
         _, ctl_dir, request, _ = call
         if python is None:
             return _prediction("in-process", run_in_process(ctl_dir, request))
-        result = run_in_env(python, ctl_dir, request, timeout=timeout, environ=environ)
+        result = run_in_env(
+            python, ctl_dir, request, timeout=timeout, environ=environ, sandbox=sandbox
+        )
         return _prediction("env", result)
 
 
@@ -481,6 +546,7 @@ def open_pool(
     """
     from envrun.run.pool import Pool
 
+    gate_load(model_dir, settings)
     resolution = resolve_model(read_model(model_dir), settings)
     if locked is not None:
         resolution = locked_resolution(resolution, locked)
@@ -503,6 +569,7 @@ def open_pool(
         want_packages=want_packages,
         environ=settings.child_env(),
         log_dir=log_dir,
+        sandbox=settings.sandbox,
     )
     try:
         yield pool

@@ -100,6 +100,10 @@ class OutputError(EnvrunError):
     """A file envrun was asked to write (a report, a lock, -o, a baseline) could not be written."""
 
 
+class SandboxUnavailable(EnvrunError):
+    """A sandboxed run was asked for, and no confinement tool (bwrap, unshare) works here."""
+
+
 class InterpreterNotFound(EnvrunError):
     """No Python interpreter matching the model's declared version was found."""
 

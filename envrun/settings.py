@@ -86,6 +86,8 @@ class Settings:
     rebuild: bool = False
     strict: bool = False
     timeout: float | None = None
+    trust_model: bool = False  # load without the pickle safety scan's refusal
+    sandbox: bool = False  # run the model's worker without network, its files read-only
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     reporter: Reporter = field(default_factory=NullReporter)
     # Which day unpinned requirements resolve as of: "created" (the model's), "now", or a time.
@@ -191,6 +193,8 @@ def make_settings(
     rebuild: bool = False,
     strict: bool = False,
     timeout: float | None = None,
+    trust_model: bool = False,
+    sandbox: bool = False,
     environ: Mapping[str, str] | None = None,
     reporter: Reporter | None = None,
     as_of: str | None = None,
@@ -210,6 +214,8 @@ def make_settings(
         rebuild=rebuild,
         strict=strict,
         timeout=timeout,
+        trust_model=trust_model,
+        sandbox=sandbox,
         environ=env,
         reporter=reporter or NullReporter(),
         as_of=choose_as_of(as_of, env),

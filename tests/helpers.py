@@ -76,3 +76,29 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
         snap[str(path.relative_to(root))] = (st.st_mode, st.st_mtime_ns, digest)
     return snap
+
+
+def make_unsafe_model(root: Path, *, python_version: str) -> Path:
+    """A model whose python_model.pkl would call os.system("true") if unpickled.
+
+    Its loader never unpickles that file and fails with a clear message, so even a trusted load
+    runs nothing dangerous. The pickle is only written (pickle.dumps names the callable).
+    """
+    import os
+    import pickle
+
+    class _CallsSystem:
+        def __reduce__(self) -> tuple[object, ...]:
+            return os.system, ("true",)
+
+    make_model(
+        root,
+        env=None,
+        python_version=python_version,
+        loader_source="""
+        def _load_pyfunc(path):
+            raise RuntimeError("this test model never unpickles python_model.pkl")
+        """,
+    )
+    (root / "python_model.pkl").write_bytes(pickle.dumps(_CallsSystem(), protocol=4))
+    return root

@@ -185,6 +185,7 @@ def _run_side(
                 python=python,
                 timeout=settings.timeout,
                 environ=settings.child_env(),
+                sandbox=settings.sandbox and python is not None,
             )
         except (InputError, PredictError, EnvrunError) as exc:
             if isinstance(exc, EnvBuildError):
@@ -346,11 +347,25 @@ def _baseline_side(baseline: Baseline, inputs: list[CheckInput]) -> Side:
     return side
 
 
+def _gate(model: ModelInfo, settings: Settings, options: CheckOptions) -> None:
+    """Before any build: the env sides and the in-process host side all load the model."""
+    if settings.sandbox and options.host:
+        raise InputError(
+            "the sandbox confines the model's own process, but check's host side loads the "
+            "model into this one",
+            value="the sandbox with the host side",
+            fix="skip the host side (--no-host; host=False in CheckOptions) or run without the "
+            "sandbox",
+        )
+    api.gate_load(model.path, settings)
+
+
 def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) -> CheckResult:
     """Run the check and build its report document; raises only for errors that stop it early."""
     start = time.monotonic()
     model = read_model(model_dir)
     inputs = _checked_inputs(model, options.inputs)
+    _gate(model, settings, options)
     baseline = load_baseline(options.baseline) if options.baseline else None
     digest = model_digest(model.path)
     resolution = api.resolve_model(model, settings)

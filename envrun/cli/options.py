@@ -18,8 +18,10 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 EPILOG = """\
 exit codes:
   0    success
-  1    check: outputs differ, or nothing could be compared; drift: drift at or above --fail-on
-  2    usage, input, spec or resolution error
+  1    check: outputs differ, or nothing could be compared; drift: drift at or above --fail-on;
+       scan: a pickle would run something dangerous
+  2    usage, input, spec or resolution error; a model refused as unsafe (see --trust-model);
+       --sandbox where neither bwrap nor unshare works
   3    environment build failed
   4    model load or predict failed
   70   internal error (a bug in envrun; a crash report file is named)
@@ -72,8 +74,9 @@ def add_model_dir(parser: argparse.ArgumentParser, *, many: bool = False) -> Non
 def add_env_options(
     parser: argparse.ArgumentParser, *, rebuild: bool = False, timeout: bool = False
 ) -> None:
-    """The options that choose and build the env, and -q/-v; `rebuild` and `timeout` add
-    --rebuild and --timeout for verbs that build an env or run the model."""
+    """The options that choose and build the env, and -q/-v; `rebuild` adds --rebuild for verbs
+    that build an env, `timeout` adds --timeout, --trust-model and --sandbox for verbs that load
+    and run the model."""
     if timeout:
         parser.add_argument(
             "--timeout",
@@ -81,6 +84,7 @@ def add_env_options(
             metavar="S",
             help="stop the model if a predict takes longer than S seconds",
         )
+        add_load_options(parser)
     group = parser.add_argument_group("environment options")
     group.add_argument(
         "--installer",
@@ -109,7 +113,14 @@ def add_env_options(
     if not rebuild:
         parser.set_defaults(rebuild=False)
     if not timeout:
-        parser.set_defaults(timeout=None)
+        parser.set_defaults(timeout=None, trust_model=False, sandbox=False)
+    _add_verbosity(parser)
+
+
+def _add_verbosity(
+    parser: argparse.ArgumentParser,
+    verbose_help: str = "show installer output, env details, timings and full tracebacks",
+) -> None:
     out = parser.add_argument_group("output options")
     verbosity = out.add_mutually_exclusive_group()
     verbosity.add_argument(
@@ -119,8 +130,36 @@ def add_env_options(
         "-v",
         "--verbose",
         action="store_true",
-        help="show installer output, env details, timings and full tracebacks",
+        help=verbose_help,
     )
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """--trust-model and --sandbox: how a model is let in before it is loaded and run."""
+    group = parser.add_argument_group("model safety options")
+    group.add_argument(
+        "--trust-model",
+        action="store_true",
+        help="load the model even if its pickles would run something dangerous (see `envrun scan`)",
+    )
+    group.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run the model without network access and with its directory and env read-only "
+        "(needs bwrap or unshare)",
+    )
+
+
+def add_cache_options(parser: argparse.ArgumentParser, *, verbose_help: str) -> None:
+    """--cache-dir and -q/-v alone, for verbs that build and run nothing (scan)."""
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="cache root (default: $ENVRUN_CACHE_DIR or the user cache dir)",
+    )
+    _add_verbosity(parser, verbose_help)
+    parser.set_defaults(installer=None, python=None, rebuild=False, strict=False, timeout=None,
+                        trust_model=False, sandbox=False)  # fmt: skip
 
 
 def make_settings(args: argparse.Namespace, reporter: TerminalReporter) -> Settings:
@@ -134,6 +173,8 @@ def make_settings(args: argparse.Namespace, reporter: TerminalReporter) -> Setti
         rebuild=args.rebuild,
         strict=args.strict,
         timeout=args.timeout,
+        trust_model=args.trust_model,
+        sandbox=args.sandbox,
         reporter=reporter,
     )
 

@@ -14,7 +14,14 @@ from pathlib import Path, PurePath
 from typing import IO
 
 import envrun
-from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError, PredictError
+from envrun.errors import (
+    BridgeError,
+    CommandFailed,
+    EnvBuildError,
+    EnvrunError,
+    PredictError,
+    UnsafeModelError,
+)
 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+')
 _ENVRUN_DIR = Path(envrun.__file__).resolve().parent
@@ -99,6 +106,8 @@ class TerminalReporter:
                     "the model's traceback holds only envrun's and the import system's frames; "
                     "-v shows it"
                 )
+        elif isinstance(exc, UnsafeModelError):
+            hints.append("`envrun scan MODEL_DIR` lists every finding")
         elif isinstance(exc, BridgeError) and exc.stderr.strip():
             if self.verbose:
                 self._block("the worker's stderr:", exc.stderr, 40)

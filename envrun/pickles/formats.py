@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from envrun import __version__
 from envrun.pickles.safety import SCHEMA, Finding, SafetyReport
@@ -121,10 +122,10 @@ def _uri(report: SafetyReport, file: str, base: Path | None) -> str:
     if base is not None:
         try:
             model = model.resolve().relative_to(Path(base).resolve())
-        except ValueError:
-            model = model.resolve()
+        except ValueError:  # outside the base: an absolute path is only a URI as file://
+            return (model.resolve() / file).as_uri()
     path = PurePosixPath(model.as_posix()) / file
-    return path.as_posix().removeprefix("./")
+    return quote(path.as_posix().removeprefix("./"))
 
 
 def _result(f: Finding, uri: str, index: int) -> dict[str, Any]:

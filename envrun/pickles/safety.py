@@ -15,13 +15,11 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envrun.errors import EnvrunError, ModelError, UnsafeModelError
 from envrun.fsutil import write_atomic
 from envrun.model.mlmodel import load_yaml, model_digest
-from envrun.pickles.preflight import _inside, _model_files, _sniff_file
-from envrun.pickles.scan import _PICKLE_SUFFIXES, GlobalUse, walk_pickle
 from envrun.pickles.tables import (
     CODE_BY_VALUE,
     DANGEROUS,
@@ -31,6 +29,12 @@ from envrun.pickles.tables import (
     classify,
     tables_digest,
 )
+
+if TYPE_CHECKING:
+    from envrun.pickles.scan import GlobalUse
+
+# The walker (scan, preflight) is imported only when a scan has to run: the load gate calls
+# scan_model before every load, and a cached answer should cost no imports.
 
 SCHEMA = "envrun.scan/1"
 _CACHE_SCHEMA = "envrun.scan-cache/1"
@@ -188,6 +192,8 @@ def _lookup_passed_as_value(use: GlobalUse) -> bool:
 
 def scan_file(path: Path, *, root: Path | None = None) -> ScannedFile:
     """Walk one pickle-based file and judge every global it reaches."""
+    from envrun.pickles.scan import walk_pickle
+
     walk = walk_pickle(Path(path), root=root)
     info = walk.info
     findings = _judge(info.path, walk.uses)
@@ -217,17 +223,25 @@ def _named_files(root: Path) -> list[str]:
     return [v for c in confs for v in c.values() if isinstance(v, str) and v.strip()]
 
 
+def _within(path: Path, real_root: Path) -> bool:
+    # preflight's twin, kept here so that the cache lookup imports no walker
+    resolved = path.resolve()
+    return resolved == real_root or real_root in resolved.parents
+
+
 def _walk_files(root: Path) -> Iterator[tuple[str, Path]]:
     real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in ("__pycache__", ".git"))
         for path in (Path(dirpath) / name for name in sorted(filenames)):
-            if not path.name.endswith((".pyc", ".pyo")) and _inside(path, real_root):
+            if not path.name.endswith((".pyc", ".pyo")) and _within(path, real_root):
                 yield path.relative_to(root).as_posix(), path
 
 
 def _candidates(root: Path) -> dict[str, tuple[Path, bool]]:
     """rel: (path, named by MLmodel); files by suffix or MLmodel, and any other that sniffs as one."""
+    from envrun.pickles.preflight import _model_files, _sniff_file
+
     found = dict(_model_files(root, _named_files(root)))
     for rel, path in _walk_files(root):
         if rel not in found and path.is_file() and _sniff_file(path) in ("pickle", "zip"):
@@ -236,6 +250,8 @@ def _candidates(root: Path) -> dict[str, tuple[Path, bool]]:
 
 
 def _scan_all(root: Path, digest: str) -> SafetyReport:
+    from envrun.pickles.scan import _PICKLE_SUFFIXES
+
     files = []
     for _rel, (path, named) in sorted(_candidates(root).items()):
         scanned = scan_file(path, root=root)

@@ -16,6 +16,7 @@ from typing import Any
 from envrun import proc
 from envrun.errors import BridgeError, CommandFailed, InputError, PredictError
 from envrun.model.mlmodel import ModelInfo
+from envrun.run.sandbox import wrap_argv
 from envrun.run.worker.protocol import PROTOCOL, REQUEST_FILE, RESPONSE_FILE
 
 # Run by path with the env's interpreter; it exposes the worker package and nothing else.
@@ -73,21 +74,23 @@ def run_in_env(
     *,
     timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
+    sandbox: bool = False,
 ) -> WorkerResult:
-    """Run the worker with the env's interpreter in isolated mode; `environ` is its environment.
+    """Run the worker with the env's interpreter in isolated mode (confined, with `sandbox`).
+
+    `environ` is the worker's whole environment (Settings.child_env()).
 
     -I drops the user site, PYTHON* variables and the script's directory from sys.path; -B keeps
     the model directory free of __pycache__ (it may be read-only, and it is the user's).
     """
     _write_request(ctl_dir, request)
+    argv = [str(python), "-I", "-B", str(RUNNER), "oneshot", str(ctl_dir)]
+    if sandbox:
+        model_dir = Path(str(request["model"]["dir"]))
+        argv = wrap_argv(argv, model_dir=model_dir, env_dir=python.parent.parent)
     start = time.monotonic()
     try:
-        result = proc.run(
-            [str(python), "-I", "-B", str(RUNNER), "oneshot", str(ctl_dir)],
-            env=environ,
-            timeout=timeout,
-            check=False,
-        )
+        result = proc.run(argv, env=environ, timeout=timeout, check=False)
     except CommandFailed as exc:
         if exc.timed_out:
             raise BridgeError(

@@ -12,17 +12,26 @@ from pathlib import Path
 from envrun import proc
 from envrun.errors import BridgeError
 from envrun.run.bridge import RUNNER
+from envrun.run.sandbox import wrap_argv
 
 
-def spawn_worker(python: Path, log: Path, environ: Mapping[str, str] | None) -> WorkerProcess:
-    """Start `python -I -B _runner.py persistent` with its request and answer pipes."""
+def spawn_worker(
+    python: Path, log: Path, environ: Mapping[str, str] | None, *, confine: Path | None = None
+) -> WorkerProcess:
+    """Start `python -I -B _runner.py persistent` with its request and answer pipes.
+
+    With `confine` (the model dir), the worker runs in the sandbox: no network, the model and
+    env dirs read-only.
+    """
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
     offset = log.stat().st_size if log.exists() else 0
     argv = [
         str(python), "-I", "-B", str(RUNNER), "persistent",
-        str(req_r), str(resp_w), str(os.getpid()),
+        str(req_r), str(resp_w), str(os.getpid() if confine is None else 0),
     ]  # fmt: skip
+    if confine is not None:
+        argv = wrap_argv(argv, model_dir=confine, env_dir=python.parent.parent)
     try:
         child = proc.spawn(argv, env=environ, pass_fds=(req_r, resp_w), output=log)
     except Exception as exc:

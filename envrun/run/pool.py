@@ -107,6 +107,7 @@ class Pool:
         want_packages: bool = False,
         environ: Mapping[str, str] | None = None,
         log_dir: Path | None = None,
+        sandbox: bool = False,
     ) -> None:
         if workers < 1:
             raise BridgeError(
@@ -116,6 +117,8 @@ class Pool:
         self.timeout = timeout
         self.load_timeout = load_timeout
         self._environ = environ
+        # Confine each worker (no network, model and env read-only): run.sandbox.
+        self._confine = model.path if sandbox else None
         self._tmp = None if log_dir else tempfile.TemporaryDirectory(prefix="envrun-pool-")
         self.log_dir = log_dir or Path(self._tmp.name if self._tmp else ".")
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -312,7 +315,10 @@ class Pool:
                     continue
             try:
                 slot.process = spawn_worker(
-                    self.python, self.log_dir / f"worker-{slot.index}.log", self._environ
+                    self.python,
+                    self.log_dir / f"worker-{slot.index}.log",
+                    self._environ,
+                    confine=self._confine,
                 )
             except BridgeError as exc:
                 self._mark_broken(slot, exc)

@@ -19,7 +19,7 @@ from envrun.cli.reporter import TerminalReporter, shows_model_code
 from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError, PredictError
 from tests.helpers import INPUTS, MODELS, make_model
 
-VERBS = ("predict", "resolve", "check", "lock", "drift", "env")
+VERBS = ("predict", "resolve", "check", "scan", "lock", "drift", "env")
 
 
 def test_internal_error_has_no_traceback_on_screen(
@@ -100,6 +100,9 @@ def test_every_verb_module_is_in_the_command_table() -> None:
     [
         ([], ["--version", *VERBS]),
         (["predict"], ["-o", "--format", "--json", "--locked", "--timeout", "--rebuild"]),
+        (["predict"], ["--trust-model", "--sandbox"]),
+        (["check"], ["--trust-model", "--sandbox"]),
+        (["scan"], ["--format", "-o", "--cache-dir", "--verbose"]),
         (["resolve"], ["--json"]),
         (["check"], ["--baseline", "--save-baseline", "--against", "--with", "--rtol", "--atol"]),
         (["check"], ["--report", "--no-host", "--json", "--timeout", "--rebuild"]),
@@ -124,8 +127,11 @@ def test_help_of_every_verb(
     if argv and argv != ["env"]:
         assert "MODEL_DIR" in text
         assert "directory holding the MLmodel file" in text or "directories holding" in text
-        for shared in ("--installer", "--python", "--cache-dir", "--strict", "--quiet"):
-            assert shared in text, shared
+        shared = ("--cache-dir", "--quiet")
+        if argv != ["scan"]:  # it builds nothing: no env options
+            shared += ("--installer", "--python", "--strict")
+        for option in shared:
+            assert option in text, option
 
 
 def test_env_without_an_action_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:

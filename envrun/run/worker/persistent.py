@@ -49,7 +49,9 @@ def _die_with_parent(parent_pid: int) -> None:
             libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         except Exception as exc:  # end of input on the request pipe still ends the worker
             sys.stderr.write(f"envrun worker: PR_SET_PDEATHSIG not set: {exc}\n")
-    if os.getppid() != parent_pid:
+    # 0: the parent is a sandbox tool between the host and this process (bwrap dies with the
+    # host), so there is no pid to compare.
+    if parent_pid and os.getppid() != parent_pid:
         os._exit(0)  # the parent died before the signal was armed
 
 
