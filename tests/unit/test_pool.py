@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -304,3 +305,54 @@ def test_a_killed_parent_leaves_no_worker(model: ModelInfo) -> None:
         parent.stdout.close()  # type: ignore[union-attr]
     # One worker idles (it reads end of input), the other is inside predict (parent-death signal).
     assert wait_until(lambda: not any(alive(pid) for pid in pids))
+
+
+PROBE_LOADER = """
+import os, socket
+
+class Model:
+    def __init__(self, path):
+        self.path = path
+
+    def predict(self, data, params=None):
+        try:
+            open(os.path.join(self.path, "written.txt"), "w").close()
+            wrote = "wrote"
+        except OSError:
+            wrote = "read-only"
+        try:
+            socket.create_connection(("127.0.0.1", int(data[0])), timeout=5).close()
+            net = "connected"
+        except OSError:
+            net = "no-network"
+        return [wrote, net]
+
+def _load_pyfunc(path):
+    return Model(path)
+"""
+
+
+@pytest.mark.parametrize("sandbox", [False, True])
+def test_sandboxed_workers_have_no_network_and_a_read_only_model_dir(
+    tmp_path: Path, sandbox: bool
+) -> None:
+    from envrun.errors import SandboxUnavailable
+    from envrun.run.sandbox import find_sandbox
+
+    if sandbox:
+        try:
+            find_sandbox()
+        except SandboxUnavailable as exc:
+            pytest.skip(f"no sandbox tool works here: {exc.what}")
+    root = make_model(tmp_path / "model", loader="probe_model", loader_source=PROBE_LOADER)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        with Pool(PYTHON, read_model(root), sandbox=sandbox, timeout=30) as pool:
+            body = json.dumps({"instances": [port]}).encode()
+            answer = json.loads(pool.predict(body, "json").predictions_text)["predictions"]
+    finally:
+        listener.close()
+    assert answer == (["read-only", "no-network"] if sandbox else ["wrote", "connected"])
