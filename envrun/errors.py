@@ -86,9 +86,11 @@ class InputError(EnvrunError):
         fix: str | None = None,
         stage: InputStage | None = None,
         detail: str = "",
+        column: str | None = None,
     ) -> None:
         self.stage = stage
         self.detail = detail
+        self.column = column  # the signature column the worker refused, when it names one
         super().__init__(what, value=value, fix=fix)
 
     # MLflow's scoring-server error code: BAD_REQUEST for input that cannot be parsed,

@@ -192,6 +192,7 @@ def _run_side(
                 raise
             side.status, (side.error, side.detail) = "failed", _failure(exc)
             side.reason, side.failed_input = exc.what, item.name
+            side.failed_column = exc.column if isinstance(exc, InputError) else None
             return
         for key in ("load", "predict"):
             side.timings[key] = side.timings.get(key, 0.0) + float(pred.timings.get(key, 0.0))
@@ -294,8 +295,7 @@ def _with_envrun(finding: SignatureFinding, input_name: str, env: Side) -> Signa
         outcome = "accepted"
     elif env.failed_input != input_name:
         outcome = "not run (the env stopped at an earlier input)"
-    # The worker names the column it refuses in its message (it reports no column field).
-    elif stage == "input" and f"column {finding.column!r}" in env.detail:
+    elif stage == "input" and env.failed_column == finding.column:
         outcome = f"refused: {env.detail}"
     else:
         outcome = f"not reached (the env stopped first: {env.detail})"

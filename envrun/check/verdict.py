@@ -47,6 +47,7 @@ class Side:
     baseline_path: str | None = None  # baseline sides only
     baseline_created: str | None = None
     failed_input: str | None = None  # the input the side stopped at, when it failed
+    failed_column: str | None = None  # the signature column the worker refused there, if any
 
     def report(self) -> SideReport:
         """The side as the report has it."""

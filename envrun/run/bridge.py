@@ -193,6 +193,7 @@ def _error_from(response: dict[str, Any], returncode: int, stderr: str, where: s
             fix="make the input match the model's signature (see `envrun resolve` for it)",
             stage="request" if stage == "request" else "input",
             detail=message,
+            column=str(error["column"]) if error.get("column") is not None else None,
         )
     if stage == "load":
         what = f"loading the model failed: {etype}: {message}"

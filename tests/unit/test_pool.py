@@ -356,3 +356,14 @@ def test_sandboxed_workers_have_no_network_and_a_read_only_model_dir(
     finally:
         listener.close()
     assert answer == (["read-only", "no-network"] if sandbox else ["wrote", "connected"])
+
+
+def test_a_refused_column_is_named_in_a_field_not_only_in_the_message(
+    column_model: ModelInfo,
+) -> None:
+    with Pool(PYTHON, column_model) as pool:
+        body = json.dumps({"dataframe_split": {"columns": ["x"], "data": [["text"]]}}).encode()
+        with pytest.raises(InputError) as caught:
+            pool.predict(body, "json")
+    assert caught.value.column == "x"
+    assert caught.value.stage == "input"

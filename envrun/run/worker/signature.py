@@ -173,6 +173,7 @@ def _refuse(name: Any, kind: str, received: Any, reason: str) -> Failure:
         "input",
         f"column {name!r}: the model signature declares {kind} ({COLUMN_DTYPES[kind]}) but the "
         f"input has dtype {received}; {reason}",
+        extra={"column": name if isinstance(name, str) else str(name)},
     )
 
 
