@@ -6,22 +6,12 @@ Pure functions over text, so they hold for uv and pip alike and are tested witho
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from envrun.env.asof import all_exact
 from envrun.env.spec import EnvSpec
-from envrun.errors import CommandFailed, ResolutionError
+from envrun.errors import CommandFailed, Diagnosis, ResolutionError
 from envrun.proc import tail
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """A likely cause of a failure and what fixes it, both in words."""
-
-    cause: str
-    fix: str
-
 
 # A C header a package's build includes -> the Debian/Ubuntu package that ships it.
 HEADER_PACKAGES = {

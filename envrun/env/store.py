@@ -15,7 +15,7 @@ from typing import Any
 from envrun import __version__
 from envrun.env.asof import exempt_names
 from envrun.env.backends.base import Backend, InstallPlan, env_python
-from envrun.env.diagnose import pin_conflict_error
+from envrun.env.diagnose import diagnose_build, pin_conflict_error
 from envrun.env.interpreters import Interpreter, describe
 from envrun.env.requirements import IndexOptions
 from envrun.env.spec import CACHE_FORMAT, EnvSpec
@@ -219,9 +219,11 @@ def _build(
         os.replace(tmp, env_dir / STATE_FILE)  # the marker, written last: the env is now complete
     except CommandFailed as exc:
         _remove(env_dir)
-        raise pin_conflict_error(exc, spec, backend.name, log) or _build_error(
+        error = pin_conflict_error(exc, spec, backend.name, log) or _build_error(
             exc, backend.name, log
-        ) from None
+        )
+        error.diagnosis = diagnose_build(exc.stdout + "\n" + exc.stderr)
+        raise error from None
     except BaseException:
         _remove(env_dir)
         raise
