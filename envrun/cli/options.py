@@ -29,6 +29,7 @@ exit codes:
 environment variables:
   ENVRUN_CACHE_DIR   cache root (default: the platform's user cache dir)
   ENVRUN_INSTALLER   uv or pip (default: uv); --installer wins over it
+  ENVRUN_AS_OF       created, now or a date (default: created); --as-of wins over it
 """
 
 
@@ -106,6 +107,19 @@ def add_env_options(
     group.add_argument(
         "--strict", action="store_true", help="treat conda-only packages in conda.yaml as an error"
     )
+    group.add_argument(
+        "--as-of",
+        metavar="WHEN",
+        help="resolve what the model does not pin exactly as of this day: created (the model's "
+        "utc_time_created, the default), now, a date YYYY-MM-DD (that UTC day included) or an "
+        "ISO datetime (default: $ENVRUN_AS_OF, else created)",
+    )
+    group.add_argument(
+        "--exact-pins",
+        action="store_true",
+        help="install exact pins as declared, without resolving their dependencies (as pip did "
+        "before 20.3), for a frozen requirements list whose pins conflict",
+    )
     if not rebuild:
         parser.set_defaults(rebuild=False)
     if not timeout:
@@ -123,6 +137,25 @@ def add_env_options(
     )
 
 
+def add_output_verbosity(parser: argparse.ArgumentParser) -> None:
+    """-q/-v alone, for verbs that build no env; the env options take their defaults."""
+    parser.set_defaults(
+        cache_dir=None,
+        installer=None,
+        python=None,
+        rebuild=False,
+        strict=False,
+        timeout=None,
+        as_of=None,
+        exact_pins=False,
+    )
+    verbosity = parser.add_argument_group("output options").add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but the result"
+    )
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="show more detail")
+
+
 def make_settings(args: argparse.Namespace, reporter: TerminalReporter) -> Settings:
     """Settings from the environment options (flags > ENVRUN_* variables > defaults)."""
     from envrun.settings import make_settings as settings_from
@@ -135,6 +168,8 @@ def make_settings(args: argparse.Namespace, reporter: TerminalReporter) -> Setti
         strict=args.strict,
         timeout=args.timeout,
         reporter=reporter,
+        as_of=args.as_of,
+        exact_pins=args.exact_pins,
     )
 
 

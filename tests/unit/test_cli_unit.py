@@ -19,7 +19,7 @@ from envrun.cli.reporter import TerminalReporter, shows_model_code
 from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError, PredictError
 from tests.helpers import INPUTS, MODELS, make_model
 
-VERBS = ("predict", "resolve", "check", "lock", "drift", "env")
+VERBS = ("predict", "resolve", "check", "example", "lock", "drift", "env")
 
 
 def test_internal_error_has_no_traceback_on_screen(
@@ -103,6 +103,8 @@ def test_every_verb_module_is_in_the_command_table() -> None:
         (["resolve"], ["--json"]),
         (["check"], ["--baseline", "--save-baseline", "--against", "--with", "--rtol", "--atol"]),
         (["check"], ["--report", "--no-host", "--json", "--timeout", "--rebuild"]),
+        (["check"], ["--load-only", "--as-of", "--exact-pins", "ENVRUN_AS_OF"]),
+        (["example"], ["-o"]),
         (["lock"], ["-o", "--exclude-newer"]),
         (["drift"], ["--fail-on", "--format", "--lock", "--skip", "-o"]),
         (["env"], ["path"]),
@@ -124,7 +126,9 @@ def test_help_of_every_verb(
     if argv and argv != ["env"]:
         assert "MODEL_DIR" in text
         assert "directory holding the MLmodel file" in text or "directories holding" in text
-        for shared in ("--installer", "--python", "--cache-dir", "--strict", "--quiet"):
+        # `example` builds no env: only -q/-v are shared with it.
+        env_options = ("--installer", "--python", "--cache-dir", "--strict", "--as-of")
+        for shared in (*(env_options if argv != ["example"] else ()), "--quiet"):
             assert shared in text, shared
 
 

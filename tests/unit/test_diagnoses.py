@@ -117,7 +117,10 @@ def test_the_cli_prints_the_diagnosis(tmp_path: Path) -> None:
     stream = io.StringIO()
     TerminalReporter(stream, quiet=False, verbose=False, out=io.StringIO()).error(err.value)
     printed = stream.getvalue()
-    assert "likely cause: a compiled package was built against another major version of numpy" in printed
+    assert (
+        "likely cause: a compiled package was built against another major version of numpy"
+        in printed
+    )
     assert "; fix: resolve as of the model's day (--as-of created" in printed
 
 
