@@ -316,6 +316,7 @@ def predict(
         model_dir, input_source, fmt=fmt, stdin=stdin, params=params, want_packages=want_packages
     ) as call:
         model, ctl_dir, request, input_warnings = call
+        request["model"]["device"] = settings.device
         resolution = resolve_model(model, settings, start)
         if locked is not None:
             resolution = locked_resolution(resolution, locked)
@@ -576,6 +577,7 @@ def open_pool(
             want_packages=want_packages,
             environ=settings.environ,
             log_dir=log_dir,
+            device=settings.device,
         )
     except PredictError as exc:
         explain_load_failure(exc, resolution)

@@ -137,6 +137,16 @@ def add_env_options(
     )
 
 
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """--device, for verbs that load the model."""
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu"),
+        help="where torch tensors saved on a GPU load: cpu, or auto (the default: cpu when this "
+        "host has no CUDA); either way a warning says so",
+    )
+
+
 def add_output_verbosity(parser: argparse.ArgumentParser) -> None:
     """-q/-v alone, for verbs that build no env; the env options take their defaults."""
     parser.set_defaults(
@@ -170,6 +180,7 @@ def make_settings(args: argparse.Namespace, reporter: TerminalReporter) -> Setti
         reporter=reporter,
         as_of=args.as_of,
         exact_pins=args.exact_pins,
+        device=getattr(args, "device", None),
     )
 
 
