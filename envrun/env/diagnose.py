@@ -58,6 +58,7 @@ _MYSQL_CONFIG = re.compile(
 )
 _CONFLICT = ("depends on", "the conflict is caused by", "conflicting dependencies")
 _UNSOLVABLE = ("no solution found", "resolutionimpossible", "cannot install")
+_PIP_CONFLICT_NOTE = "some packages in these conflicts have no matching distributions"
 _MISSING = ("there is no version of", "no matching distribution", "could not find a version")
 
 _AS_OF_FIX = (
@@ -106,7 +107,9 @@ def is_pin_conflict(output: str, spec: EnvSpec) -> bool:
     between them (not on a version the index lacks)."""
     if not all_exact(spec.requirements):
         return False
-    lowered = output.lower()
+    # pip (24+) adds this note to conflicts between pins, of the same packages it just named;
+    # it is not a missing release.
+    lowered = output.lower().replace(_PIP_CONFLICT_NOTE, "")
     return (
         any(hint in lowered for hint in _UNSOLVABLE)
         and any(hint in lowered for hint in _CONFLICT)

@@ -175,3 +175,32 @@ def test_build_failure_carries_the_system_package(tmp_path: Path) -> None:
     assert err.value.diagnosis is not None
     assert "snappy-c.h" in err.value.diagnosis.cause
     assert "libsnappy-dev" in err.value.diagnosis.fix
+
+
+# What pip 25 prints for packaging==21.3 with pyparsing==3.0.5 (packaging needs pyparsing!=3.0.5).
+PIP_CONFLICT = (
+    "ERROR: Cannot install -r requirements.txt (line 1) and pyparsing==3.0.5 because these "
+    "package versions have conflicting dependencies.\n"
+) + """
+The conflict is caused by:
+    The user requested pyparsing==3.0.5
+    packaging 21.3 depends on pyparsing!=3.0.5 and >=2.0.2
+
+Additionally, some packages in these conflicts have no matching distributions available for your environment:
+    pyparsing
+
+ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/topics/dependency-resolution/
+"""
+
+
+def test_pips_note_about_distributions_does_not_hide_a_pin_conflict() -> None:
+    from envrun.env.diagnose import is_pin_conflict
+
+    lines = tuple(
+        ReqLine(r, r.split("==")[0], (), "requirements.txt:1", None)
+        for r in ("packaging==21.3", "pyparsing==3.0.5")
+    )
+    spec = EnvSpec("3.11.7", "test", (), lines, (), IndexOptions(), (), "requirements.txt")
+    assert is_pin_conflict(PIP_CONFLICT, spec)
+    missing = "ERROR: No matching distribution found for pyparsing==9.9.9\n" + PIP_CONFLICT
+    assert not is_pin_conflict(missing, spec)
