@@ -22,8 +22,15 @@ from envrun.env.requirements import IndexOptions
 from envrun.env.sources import resolve_spec
 from envrun.env.spec import EnvSpec, fingerprint
 from envrun.env.store import EnvHandle, ensure_env
+from envrun.errors import Diagnosis, EnvrunError, PredictError
 from envrun.model.mlmodel import ModelInfo, read_model
-from envrun.run.bridge import WorkerResult, build_request, run_in_env, run_in_process
+from envrun.run.bridge import (
+    WorkerResult,
+    build_load_request,
+    build_request,
+    run_in_env,
+    run_in_process,
+)
 from envrun.settings import Choice, Settings
 
 if TYPE_CHECKING:
@@ -309,6 +316,7 @@ def predict(
     ) as call:
         model, ctl_dir, request, input_warnings = call
         gate_load(model.path, settings)
+        request["model"]["device"] = settings.device
         resolution = resolve_model(model, settings, start)
         if locked is not None:
             resolution = locked_resolution(resolution, locked)
@@ -325,14 +333,18 @@ def predict(
         env_seconds = time.monotonic() - env_start
         if env.built:
             settings.reporter.step(f"env ready in {env.seconds:.1f}s: {env.path}")
-        result = run_in_env(
-            env.python,
-            ctl_dir,
-            request,
-            timeout=settings.timeout,
-            environ=settings.child_env(),
-            sandbox=settings.sandbox,
-        )
+        try:
+            result = run_in_env(
+                env.python,
+                ctl_dir,
+                request,
+                timeout=settings.timeout,
+                environ=settings.child_env(),
+                sandbox=settings.sandbox,
+            )
+        except PredictError as exc:
+            explain_load_failure(exc, resolution)
+            raise
         prediction = _prediction("env", result)
     return PredictRun(
         resolution=resolution,
@@ -408,6 +420,69 @@ def _preflight(resolution: Resolution) -> list[str]:
     except Exception as exc:  # an advisory scan must never stop a model that would run
         return [f"the pickle preflight could not read this model ({type(exc).__name__}: {exc})"]
     return [f"{f.message}; {f.fix}" for f in findings if f.severity == "high"]
+
+
+def explain_load_failure(exc: EnvrunError, resolution: Resolution) -> None:
+    """Give a load failure on a missing module the pickle preflight's finding as its diagnosis.
+
+    The worker's own traceback says only "No module named 'x'"; the preflight knows which
+    pickle needs it and which distribution the declaration lacks.
+    """
+    from envrun.run.diagnose import missing_module
+
+    if not isinstance(exc, PredictError) or exc.stage != "load" or exc.diagnosis is not None:
+        return
+    module = missing_module(f"{exc.traceback}\n{exc.detail}")
+    if module is None:
+        return
+    top = module.split(".")[0]
+    try:
+        from envrun.pickles.preflight import preflight_model
+
+        findings = preflight_model(resolution.model, resolution.spec).findings
+    except Exception:  # advisory: the load error stands on its own without it
+        findings = ()
+    for finding in findings:
+        if finding.module and finding.module.split(".")[0] == top:
+            exc.diagnosis = Diagnosis(finding.message, finding.fix)
+            return
+    exc.diagnosis = Diagnosis(
+        f"the model imports `{top}`, which no requirement of the model's declaration provides",
+        f"add the distribution that provides `{top}` to the model's requirements, or ship "
+        "the module in the model's code paths",
+    )
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """A model loaded (and not called) with an env's interpreter or in this process."""
+
+    python: dict[str, Any]
+    timings: dict[str, float]
+    warnings: tuple[str, ...]
+    seconds: float
+
+
+def load_model(model: ModelInfo, *, python: Path | None, timeout: float | None = None) -> LoadRun:
+    """Load the model as its flavor does without predicting (python None: in this process).
+
+    A model with neither an input example nor a signature can still be smoke-tested this way;
+    a failure is the PredictError (stage "load") a predict would raise.
+    """
+    request = build_load_request(model)
+    with tempfile.TemporaryDirectory(prefix="envrun-") as tmp:
+        ctl_dir = Path(tmp)
+        if python is None:
+            result = run_in_process(ctl_dir, request)
+        else:
+            result = run_in_env(python, ctl_dir, request, timeout=timeout)
+    response = result.response
+    return LoadRun(
+        python=dict(response.get("python") or {}),
+        timings={k: float(v) for k, v in (response.get("timings") or {}).items()},
+        warnings=tuple(str(w) for w in response.get("warnings") or ()),
+        seconds=result.seconds,
+    )
 
 
 def predict_in_process(
@@ -560,17 +635,22 @@ def open_pool(
     env = ensure_environment(resolution, settings, before_build=preflight)
     if env.built:
         settings.reporter.step(f"env ready in {env.seconds:.1f}s: {env.path}")
-    pool = Pool(
-        env.python,
-        resolution.model,
-        workers=workers,
-        timeout=settings.timeout if timeout is None else timeout,
-        load_timeout=load_timeout,
-        want_packages=want_packages,
-        environ=settings.child_env(),
-        log_dir=log_dir,
-        sandbox=settings.sandbox,
-    )
+    try:
+        pool = Pool(
+            env.python,
+            resolution.model,
+            workers=workers,
+            timeout=settings.timeout if timeout is None else timeout,
+            load_timeout=load_timeout,
+            want_packages=want_packages,
+            environ=settings.child_env(),
+            log_dir=log_dir,
+            device=settings.device,
+            sandbox=settings.sandbox,
+        )
+    except PredictError as exc:
+        explain_load_failure(exc, resolution)
+        raise
     try:
         yield pool
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 # Where a call through the worker failed. The worker reports its own stage (request, input, load,
@@ -23,10 +24,27 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
+@dataclass(frozen=True)
+class Diagnosis:
+    """A likely cause of a failure and what fixes it, both in words."""
+
+    cause: str
+    fix: str
+
+    def render(self) -> str:
+        """'likely cause: ...; fix: ...' on one line."""
+        return f"likely cause: {self.cause}; fix: {self.fix}"
+
+
 class EnvrunError(Exception):
-    """Base class: a message in three parts (what happened, the offending value, the fix)."""
+    """Base class: a message in three parts (what happened, the offending value, the fix).
+
+    `diagnosis`, when set, names the likely cause behind the failure (a build or load failure
+    read by envrun.env.diagnose or envrun.run.diagnose), apart from the message itself.
+    """
 
     exit_code = EXIT_USAGE
+    diagnosis: Diagnosis | None = None
 
     def __init__(self, what: str, *, value: str | None = None, fix: str | None = None) -> None:
         self.what = what

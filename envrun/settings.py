@@ -13,6 +13,8 @@ from typing import Protocol
 from envrun.errors import EnvrunError
 
 INSTALLERS = ("uv", "pip")
+# Where torch tensors load: "auto" maps them to the CPU when the host has no CUDA, "cpu" always.
+DEVICES = ("auto", "cpu")
 AS_OF_WORDS = ("created", "now")
 _AS_OF_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _AS_OF_STAMP = re.compile(
@@ -94,6 +96,7 @@ class Settings:
     as_of: Choice = Choice("created", "default")
     # Install exact pins as declared, without resolving their dependencies (as pip once did).
     exact_pins: bool = False
+    device: str = "auto"
 
     def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The whole environment of a child process (installer, interpreter probe, worker)."""
@@ -199,9 +202,12 @@ def make_settings(
     reporter: Reporter | None = None,
     as_of: str | None = None,
     exact_pins: bool = False,
+    device: str | None = None,
 ) -> Settings:
     """Build Settings with the documented precedence (flag > environment variable > default)."""
     env = dict(os.environ if environ is None else environ)
+    if device is not None and device not in DEVICES:
+        raise EnvrunError("unknown device", value=device, fix=f"use one of: {', '.join(DEVICES)}")
     cache = (
         Choice(str(Path(cache_dir).expanduser()), "--cache-dir")
         if cache_dir
@@ -220,4 +226,5 @@ def make_settings(
         reporter=reporter or NullReporter(),
         as_of=choose_as_of(as_of, env),
         exact_pins=exact_pins,
+        device=device or "auto",
     )

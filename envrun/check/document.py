@@ -19,7 +19,9 @@ from envrun.errors import InputError
 
 SCHEMA = "envrun.check/1"
 
-VerdictStatus = Literal["reproduced", "differs", "unverified", "failed", "baseline-saved"]
+VerdictStatus = Literal[
+    "reproduced", "differs", "unverified", "failed", "baseline-saved", "loaded"
+]
 ComparisonStatus = Literal["equal", "close", "differs", "skipped"]
 SideState = Literal["ok", "failed", "skipped"]
 CacheState = Literal["hit", "miss"]
@@ -87,6 +89,8 @@ class EnvInfo:
     installer: InstallerInfo | None = None
     spec_source: str | None = None
     requirements: tuple[str, ...] | None = None
+    # The resolution day ("resolved as of 2023-01-02 10:11 UTC, when the model was saved").
+    as_of: str | None = None
 
     def __post_init__(self) -> None:
         if self.cache is not None:
@@ -103,6 +107,7 @@ class EnvInfo:
                 "installer": self.installer.to_json() if self.installer else None,
                 "spec_source": self.spec_source,
                 "requirements": None if self.requirements is None else list(self.requirements),
+                "as_of": self.as_of,
             }
         )
 
@@ -126,6 +131,7 @@ class EnvInfo:
             installer=installer,
             spec_source=text("spec_source"),
             requirements=tuple(map(str, reqs)) if isinstance(reqs, list | tuple) else None,
+            as_of=text("as_of"),
         )
 
 
@@ -137,6 +143,7 @@ class SideError:
     stage: ErrorStage | None
     message: str
     traceback: str | None = None  # only errors from the model's own code carry one
+    diagnosis: str | None = None  # the likely cause and fix envrun read from the failure
 
     def __post_init__(self) -> None:
         if self.stage is not None:

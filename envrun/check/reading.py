@@ -197,6 +197,7 @@ def _error(e: Mapping[str, Any]) -> SideError:
         stage=e.get("stage"),
         message=_str(e.get("message")),
         traceback=_opt(e.get("traceback")),
+        diagnosis=_opt(e.get("diagnosis")),
     )
 
 

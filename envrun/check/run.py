@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -61,6 +63,7 @@ class CheckOptions:
     overrides: tuple[str, ...] = ()
     host: bool = True
     tolerance: Tolerance = field(default_factory=Tolerance)
+    load_only: bool = False  # build and load in the env, predict nothing
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,15 @@ class CheckResult:
         return self.report.to_json()
 
 
-def model_inputs(model: ModelInfo, given: Sequence[str]) -> list[CheckInput]:
-    """The inputs to run: the given files, else the model's own serving / input example."""
+SYNTHETIC = "synthetic, from the signature"
+SYNTHETIC_FILE = "synthetic_input.json"
+
+
+def model_inputs(
+    model: ModelInfo, given: Sequence[str], synthetic_dir: Path | None = None
+) -> list[CheckInput]:
+    """The inputs to run: the given files, else the model's own serving / input example, else
+    (with `synthetic_dir` to write it in) a synthetic input built from its signature."""
     paths: list[tuple[Path, str]] = []
     if given:
         paths = [(Path(p), "argument") for p in given]
@@ -96,12 +106,19 @@ def model_inputs(model: ModelInfo, given: Sequence[str]) -> list[CheckInput]:
         paths = [(model.serving_input_example, "the model's serving_input_example.json")]
     elif model.input_example is not None:
         paths = [(model.input_example, "the model's input_example.json")]
+    elif model.signature_inputs and synthetic_dir is not None:
+        from envrun.model.example import synthetic_input
+
+        path = synthetic_dir / SYNTHETIC_FILE
+        path.write_text(json.dumps(synthetic_input(model)), encoding="utf-8")
+        paths = [(path, SYNTHETIC)]
     else:
         raise InputError(
-            "the model has no input example and no INPUT was given",
+            "the model has no input example, no signature to make one from, and no INPUT "
+            "was given",
             value=str(model.path),
-            fix="pass an input file: envrun check MODEL_DIR INPUT.json "
-            "(or save the model with an input_example)",
+            fix="pass an input file (envrun check MODEL_DIR INPUT.json), or smoke-test the "
+            "load alone (envrun check --load-only MODEL_DIR)",
         )
     found: list[CheckInput] = []
     for path, origin in paths:
@@ -126,10 +143,12 @@ def model_inputs(model: ModelInfo, given: Sequence[str]) -> list[CheckInput]:
     return found
 
 
-def _checked_inputs(model: ModelInfo, given: Sequence[str]) -> list[CheckInput]:
+def _checked_inputs(
+    model: ModelInfo, given: Sequence[str], synthetic_dir: Path | None = None
+) -> list[CheckInput]:
     """model_inputs, each read and checked against the signature as predict does: before any
     build, so a malformed input or a missing column fails in milliseconds."""
-    inputs = model_inputs(model, given)
+    inputs = model_inputs(model, given, synthetic_dir)
     for item in inputs:
         api.validate_input(model, str(item.path))
     return inputs
@@ -143,7 +162,9 @@ def _failure(exc: EnvrunError) -> tuple[SideError, str]:
     """The side's error record, and the error's own words without envrun's framing."""
     if isinstance(exc, PredictError):
         # The type is its own field: the message is the model's alone.
-        return SideError(exc.error_type, exc.stage, exc.detail, exc.traceback), exc.detail
+        diagnosis = exc.diagnosis.render() if exc.diagnosis is not None else None
+        error = SideError(exc.error_type, exc.stage, exc.detail, exc.traceback, diagnosis)
+        return error, exc.detail
     if isinstance(exc, InputError):
         return SideError(type(exc).__name__, "input", exc.what), exc.detail or exc.what
     return SideError(type(exc).__name__, "bridge", exc.what), exc.what
@@ -174,7 +195,13 @@ def _host_packages(names: Sequence[str]) -> dict[str, str | None]:
 
 
 def _run_side(
-    side: Side, model: ModelInfo, inputs: list[CheckInput], python: Path | None, settings: Settings
+    side: Side,
+    model: ModelInfo,
+    inputs: list[CheckInput],
+    python: Path | None,
+    settings: Settings,
+    *,
+    resolution: api.Resolution | None = None,
 ) -> None:
     """Predict every input on one side; failures are recorded on the side, not raised."""
     for item in inputs:
@@ -190,6 +217,8 @@ def _run_side(
         except (InputError, PredictError, EnvrunError) as exc:
             if isinstance(exc, EnvBuildError):
                 raise
+            if resolution is not None:
+                api.explain_load_failure(exc, resolution)
             side.status, (side.error, side.detail) = "failed", _failure(exc)
             side.reason, side.failed_input = exc.what, item.name
             side.failed_column = exc.column if isinstance(exc, InputError) else None
@@ -213,6 +242,7 @@ def _env_info(resolution: api.Resolution, handle: Any) -> EnvInfo:
         installer=InstallerInfo(installer.value, resolution.installer_version, installer.reason),
         spec_source=resolution.spec.source,
         requirements=tuple(r.text for r in resolution.spec.requirements),
+        as_of=resolution.spec.as_of_reason or None,
     )
 
 
@@ -362,9 +392,74 @@ def _gate(model: ModelInfo, settings: Settings, options: CheckOptions) -> None:
 
 def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) -> CheckResult:
     """Run the check and build its report document; raises only for errors that stop it early."""
+    if options.load_only:
+        return _load_check(read_model(model_dir), settings)
+    with tempfile.TemporaryDirectory(prefix="envrun-check-") as tmp:
+        return _run_check(model_dir, settings, options, Path(tmp))
+
+
+def _load_check(model: ModelInfo, settings: Settings) -> CheckResult:
+    """--load-only: build the env and load the model there; nothing is predicted or compared."""
+    start = time.monotonic()
+    digest = model_digest(model.path)
+    resolution = api.resolve_model(model, settings)
+    for warning in resolution.warnings:
+        settings.reporter.warn(warning)
+    env, handle = _env_side("env", "isolated env (declared)", resolution, settings)
+    settings.reporter.step("loading the model in the env (no predict)")
+    try:
+        loaded = api.load_model(model, python=handle.python, timeout=settings.timeout)
+    except (PredictError, EnvrunError) as exc:
+        if isinstance(exc, EnvBuildError):
+            raise
+        api.explain_load_failure(exc, resolution)
+        env.status, (env.error, env.detail) = "failed", _failure(exc)
+        env.reason = exc.what
+    else:
+        env.timings["load"] = loaded.timings.get("load", 0.0)
+    env.timings["total"] = time.monotonic() - start
+    verdict = verdict_of(env, sides=[env], comparisons=[], rows=[], written=None, n_inputs=0)
+    if env.status == "ok":
+        seconds = env.timings.get("load", 0.0)
+        verdict = replace(
+            verdict,
+            status="loaded",
+            exit_code=0,
+            headline=f"Loaded: the model loads in its own env ({seconds:.2f} s); "
+            "nothing was predicted (--load-only)",
+        )
+    report = CheckReport(
+        envrun_version=__version__,
+        created=_now(),
+        verdict=verdict,
+        model=_model_facts(model, digest),
+        sides=(env.report(),),
+        warnings=resolution.warnings,
+        timings={"total": round(time.monotonic() - start, 4)},
+    )
+    return CheckResult(report, verdict.exit_code)
+
+
+def _model_facts(model: ModelInfo, digest: Any) -> ModelFacts:
+    return ModelFacts(
+        path=str(model.path),
+        digest=f"sha256:{digest.sha256}",
+        files=digest.files,
+        bytes=digest.bytes,
+        loader_module=model.pyfunc.loader_module,
+        flavors=tuple(sorted(model.flavors)),
+        mlflow_version=model.mlflow_version,
+        signature_inputs=model.signature_inputs,
+        signature_outputs=model.signature_outputs,
+    )
+
+
+def _run_check(
+    model_dir: str | Path, settings: Settings, options: CheckOptions, workdir: Path
+) -> CheckResult:
     start = time.monotonic()
     model = read_model(model_dir)
-    inputs = _checked_inputs(model, options.inputs)
+    inputs = _checked_inputs(model, options.inputs, workdir)
     _gate(model, settings, options)
     baseline = load_baseline(options.baseline) if options.baseline else None
     digest = model_digest(model.path)
@@ -375,7 +470,7 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
 
     env, handle = _env_side("env", "isolated env (declared)", resolution, settings)
     settings.reporter.step(f"running {len(inputs)} input(s) in the env")
-    _run_side(env, model, inputs, handle.python, settings)
+    _run_side(env, model, inputs, handle.python, settings, resolution=resolution)
     env.timings["total"] = time.monotonic() - start
     sides = [env]
 
@@ -421,17 +516,7 @@ def run_check(model_dir: str | Path, settings: Settings, options: CheckOptions) 
         envrun_version=__version__,
         created=_now(),
         verdict=verdict,
-        model=ModelFacts(
-            path=str(model.path),
-            digest=f"sha256:{digest.sha256}",
-            files=digest.files,
-            bytes=digest.bytes,
-            loader_module=model.pyfunc.loader_module,
-            flavors=tuple(sorted(model.flavors)),
-            mlflow_version=model.mlflow_version,
-            signature_inputs=model.signature_inputs,
-            signature_outputs=model.signature_outputs,
-        ),
+        model=_model_facts(model, digest),
         tolerance=ToleranceFacts(
             rtol=options.tolerance.rtol,
             atol=options.tolerance.atol,

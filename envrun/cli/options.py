@@ -31,6 +31,7 @@ exit codes:
 environment variables:
   ENVRUN_CACHE_DIR   cache root (default: the platform's user cache dir)
   ENVRUN_INSTALLER   uv or pip (default: uv); --installer wins over it
+  ENVRUN_AS_OF       created, now or a date (default: created); --as-of wins over it
 """
 
 
@@ -110,6 +111,19 @@ def add_env_options(
     group.add_argument(
         "--strict", action="store_true", help="treat conda-only packages in conda.yaml as an error"
     )
+    group.add_argument(
+        "--as-of",
+        metavar="WHEN",
+        help="resolve what the model does not pin exactly as of this day: created (the model's "
+        "utc_time_created, the default), now, a date YYYY-MM-DD (that UTC day included) or an "
+        "ISO datetime (default: $ENVRUN_AS_OF, else created)",
+    )
+    group.add_argument(
+        "--exact-pins",
+        action="store_true",
+        help="install exact pins as declared, without resolving their dependencies (as pip did "
+        "before 20.3), for a frozen requirements list whose pins conflict",
+    )
     if not rebuild:
         parser.set_defaults(rebuild=False)
     if not timeout:
@@ -159,7 +173,38 @@ def add_cache_options(parser: argparse.ArgumentParser, *, verbose_help: str) -> 
     )
     _add_verbosity(parser, verbose_help)
     parser.set_defaults(installer=None, python=None, rebuild=False, strict=False, timeout=None,
-                        trust_model=False, sandbox=False)  # fmt: skip
+                        as_of=None, exact_pins=False, trust_model=False, sandbox=False)  # fmt: skip
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """--device, for verbs that load the model."""
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu"),
+        help="where torch tensors saved on a GPU load: cpu, or auto (the default: cpu when this "
+        "host has no CUDA); either way a warning says so",
+    )
+
+
+def add_output_verbosity(parser: argparse.ArgumentParser) -> None:
+    """-q/-v alone, for verbs that build no env; the env options take their defaults."""
+    parser.set_defaults(
+        cache_dir=None,
+        installer=None,
+        python=None,
+        rebuild=False,
+        strict=False,
+        timeout=None,
+        as_of=None,
+        exact_pins=False,
+        trust_model=False,
+        sandbox=False,
+    )
+    verbosity = parser.add_argument_group("output options").add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but the result"
+    )
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="show more detail")
 
 
 def make_settings(args: argparse.Namespace, reporter: TerminalReporter) -> Settings:
@@ -176,6 +221,9 @@ def make_settings(args: argparse.Namespace, reporter: TerminalReporter) -> Setti
         trust_model=args.trust_model,
         sandbox=args.sandbox,
         reporter=reporter,
+        as_of=args.as_of,
+        exact_pins=args.exact_pins,
+        device=getattr(args, "device", None),
     )
 
 

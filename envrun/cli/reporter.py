@@ -118,6 +118,8 @@ class TerminalReporter:
         self.stream.write(f"envrun: error: {lines[0]}\n")
         for line in lines[1:]:
             self.stream.write(f"  {line.strip()}\n")
+        if exc.diagnosis is not None:
+            self.stream.write(f"  {exc.diagnosis.render()}\n")
         for hint in hints:
             self.stream.write(f"  hint: {hint}\n")
         self.stream.flush()

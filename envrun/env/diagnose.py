@@ -6,22 +6,12 @@ Pure functions over text, so they hold for uv and pip alike and are tested witho
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from envrun.env.asof import all_exact
 from envrun.env.spec import EnvSpec
-from envrun.errors import CommandFailed, ResolutionError
+from envrun.errors import CommandFailed, Diagnosis, ResolutionError
 from envrun.proc import tail
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """A likely cause of a failure and what fixes it, both in words."""
-
-    cause: str
-    fix: str
-
 
 # A C header a package's build includes -> the Debian/Ubuntu package that ships it.
 HEADER_PACKAGES = {
@@ -68,6 +58,7 @@ _MYSQL_CONFIG = re.compile(
 )
 _CONFLICT = ("depends on", "the conflict is caused by", "conflicting dependencies")
 _UNSOLVABLE = ("no solution found", "resolutionimpossible", "cannot install")
+_PIP_CONFLICT_NOTE = "some packages in these conflicts have no matching distributions"
 _MISSING = ("there is no version of", "no matching distribution", "could not find a version")
 
 _AS_OF_FIX = (
@@ -116,7 +107,9 @@ def is_pin_conflict(output: str, spec: EnvSpec) -> bool:
     between them (not on a version the index lacks)."""
     if not all_exact(spec.requirements):
         return False
-    lowered = output.lower()
+    # pip (24+) adds this note to conflicts between pins, of the same packages it just named;
+    # it is not a missing release.
+    lowered = output.lower().replace(_PIP_CONFLICT_NOTE, "")
     return (
         any(hint in lowered for hint in _UNSOLVABLE)
         and any(hint in lowered for hint in _CONFLICT)

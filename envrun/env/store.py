@@ -15,7 +15,7 @@ from typing import Any
 from envrun import __version__
 from envrun.env.asof import exempt_names
 from envrun.env.backends import Backend, InstallPlan, env_python
-from envrun.env.diagnose import pin_conflict_error
+from envrun.env.diagnose import diagnose_build, pin_conflict_error
 from envrun.env.interpreters import Interpreter, describe
 from envrun.env.layout import CacheLayout
 from envrun.env.requirements import IndexOptions
@@ -219,9 +219,11 @@ def _build(
         )
     except CommandFailed as exc:
         _remove(env_dir, layout)
-        raise pin_conflict_error(exc, spec, backend.name, log) or _build_error(
+        error = pin_conflict_error(exc, spec, backend.name, log) or _build_error(
             exc, backend.name, log
-        ) from None
+        )
+        error.diagnosis = diagnose_build(exc.stdout + "\n" + exc.stderr)
+        raise error from None
     except BaseException:
         _remove(env_dir, layout)
         raise

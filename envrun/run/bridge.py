@@ -16,6 +16,7 @@ from typing import Any
 from envrun import proc
 from envrun.errors import BridgeError, CommandFailed, InputError, PredictError
 from envrun.model.mlmodel import ModelInfo
+from envrun.run.diagnose import diagnose_load
 from envrun.run.sandbox import wrap_argv
 from envrun.run.worker.protocol import PROTOCOL, REQUEST_FILE, RESPONSE_FILE
 
@@ -61,6 +62,15 @@ def build_request(
         "enforce_signature": enforce_signature,
         "want_packages": want_packages,
     }
+
+
+def build_load_request(model: ModelInfo, *, want_packages: bool = False) -> dict[str, Any]:
+    """A request that loads the model and stops there: a smoke test without any input."""
+    request = build_request(
+        model, input_path=Path(), input_format="json", params=None, want_packages=want_packages
+    )
+    request.update(input=None, load_only=True)
+    return request
 
 
 def _write_request(ctl_dir: Path, request: dict[str, Any]) -> None:
@@ -201,7 +211,7 @@ def _error_from(response: dict[str, Any], returncode: int, stderr: str, where: s
     else:
         what = f"the model raised while predicting: {etype}: {message}"
         fix = "the error comes from the model's own code; fix it there or change the input"
-    return PredictError(
+    error = PredictError(
         what,
         value=where,
         fix=fix,
@@ -212,6 +222,9 @@ def _error_from(response: dict[str, Any], returncode: int, stderr: str, where: s
         stage="load" if stage == "load" else "encode" if stage == "encode" else "predict",
         detail=message,
     )
+    if stage in ("load", "predict"):  # an old model may meet today's numpy in either
+        error.diagnosis = diagnose_load(f"{tb}\n{etype}: {message}")
+    return error
 
 
 def _where(request: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from envrun.env.diagnose import Diagnosis
+from envrun.errors import Diagnosis
 
 _NUMPY_ABI = (
     "numpy.dtype size changed",
@@ -63,6 +63,12 @@ def diagnose_load(text: str) -> Diagnosis | None:
             "for distutils",
         )
     return None
+
+
+def missing_module(text: str) -> str | None:
+    """The module a ModuleNotFoundError in this text names ('sklearn.ensemble'), or None."""
+    found = _NO_MODULE.search(text)
+    return found.group(1) if found is not None else None
 
 
 def _culprit(text: str) -> str | None:

@@ -19,7 +19,7 @@ from envrun.cli.reporter import TerminalReporter, shows_model_code
 from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError, PredictError
 from tests.helpers import INPUTS, MODELS, make_model
 
-VERBS = ("predict", "resolve", "check", "scan", "lock", "drift", "env")
+VERBS = ("predict", "resolve", "check", "example", "scan", "lock", "drift", "env")
 
 
 def test_internal_error_has_no_traceback_on_screen(
@@ -106,6 +106,8 @@ def test_every_verb_module_is_in_the_command_table() -> None:
         (["resolve"], ["--json"]),
         (["check"], ["--baseline", "--save-baseline", "--against", "--with", "--rtol", "--atol"]),
         (["check"], ["--report", "--no-host", "--json", "--timeout", "--rebuild"]),
+        (["check"], ["--load-only", "--as-of", "--exact-pins", "ENVRUN_AS_OF"]),
+        (["example"], ["-o"]),
         (["lock"], ["-o", "--exclude-newer"]),
         (["drift"], ["--fail-on", "--format", "--lock", "--skip", "-o"]),
         (["env"], ["path"]),
@@ -127,11 +129,10 @@ def test_help_of_every_verb(
     if argv and argv != ["env"]:
         assert "MODEL_DIR" in text
         assert "directory holding the MLmodel file" in text or "directories holding" in text
-        shared = ("--cache-dir", "--quiet")
-        if argv != ["scan"]:  # it builds nothing: no env options
-            shared += ("--installer", "--python", "--strict")
-        for option in shared:
-            assert option in text, option
+        # `example` and `scan` build no env: only -q/-v (and scan's --cache-dir) are shared.
+        env_options = ("--installer", "--python", "--cache-dir", "--strict", "--as-of")
+        for shared in (*(env_options if argv not in (["example"], ["scan"]) else ()), "--quiet"):
+            assert shared in text, shared
 
 
 def test_env_without_an_action_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:

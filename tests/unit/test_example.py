@@ -92,13 +92,6 @@ def test_unnamed_columns(tmp_path: Path) -> None:
     assert [str(t) for t in frame.dtypes] == ["float64", "int64"]
 
 
-UINT_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="the worker reads JSON tensors as int64 and refuses int64 -> uint8, where MLflow's "
-    "scoring server builds the array with the signature's dtype",
-)
-
-
 @pytest.mark.parametrize(
     "dtype",
     [
@@ -108,7 +101,9 @@ UINT_GAP = pytest.mark.xfail(
         "int8",
         "int32",
         "int64",
-        pytest.param("uint8", marks=UINT_GAP),
+        "uint8",
+        "uint16",
+        "uint64",
         "bool",
         "str",
     ],

@@ -629,6 +629,23 @@ def test_tensor_signature_casts_safely(tmp_path: Path) -> None:
     assert same(run.output(), np.array([[1, 2], [3, 4]], dtype=np.float32))
 
 
+def _tensor(dtype: str, shape: list[int]) -> dict[str, Any]:
+    return {"type": "tensor", "tensor-spec": {"dtype": dtype, "shape": shape}}
+
+
+@pytest.mark.parametrize(
+    ("dtype", "payload"), [("uint8", [[0, 255]]), ("uint64", [[0, 2**40]]), ("bool", [[0, 1]])]
+)
+def test_json_integers_take_the_signatures_integer_dtype(
+    tmp_path: Path, dtype: str, payload: list[list[int]]
+) -> None:
+    # As MLflow's scoring server builds the array with the signature's dtype.
+    run = Model(tmp_path, returning("data")).run(
+        {"inputs": payload}, inputs=[_tensor(dtype, [-1, 2])]
+    )
+    assert same(run.output(), np.array(payload, dtype=dtype))
+
+
 @pytest.mark.parametrize(
     ("payload", "inputs", "fragment"),
     [
@@ -639,6 +656,9 @@ def test_tensor_signature_casts_safely(tmp_path: Path) -> None:
             "dtype float64",
         ),
         ({"inputs": [["a", "b"]]}, TENSOR, "dtype <U1"),
+        ({"inputs": [[-1, 2]]}, [_tensor("uint8", [-1, 2])], "dtype int64"),
+        ({"inputs": [[256]]}, [_tensor("uint8", [-1, 1])], "dtype int64"),
+        ({"inputs": [[0, 2]]}, [_tensor("bool", [-1, 2])], "dtype int64"),
     ],
 )
 def test_tensor_signature_refusals(

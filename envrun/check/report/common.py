@@ -128,7 +128,8 @@ def side_problem(side: SideReport) -> str:
     error = side.error
     if error is not None:
         where = f" during {error.stage}" if error.stage else ""
-        return f"{error.type or 'error'}{where}: {error.message}".rstrip(": ")
+        line = f"{error.type or 'error'}{where}: {error.message}".rstrip(": ")
+        return f"{line} ({error.diagnosis})" if error.diagnosis else line
     return text(side.reason)
 
 

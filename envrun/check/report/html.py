@@ -177,6 +177,7 @@ def _header(model: ModelFacts, name: str) -> str:
 def _verdict(verdict: Verdict, line: str) -> str:
     status = verdict.status
     known = status if status in ("reproduced", "differs", "unverified", "failed") else "unknown"
+    known = "reproduced" if status == "loaded" else known  # loading was all that was asked
     compared = "".join(f"<li>{_e(c)}</li>" for c in verdict.compared)
     not_compared = "".join(
         f"<li><b>{_e(n.side)}</b>: {_e(n.reason)}</li>" for n in verdict.not_compared
@@ -235,6 +236,7 @@ def _side_facts(side: SideReport) -> dict[str, str]:
         "Interpreter": _code(py.executable, empty=""),
         "Installer": _e(installer(side)),
         "Spec": _e(env.spec_source if env else None),
+        "Resolved": _e(env.as_of if env else None),
         "Cache": _e(cache_text(side)),
         "Fingerprint": _hash(env.fingerprint if env else None),
         "Env path": _code(env.path if env else None, empty=""),

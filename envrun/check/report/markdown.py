@@ -93,6 +93,9 @@ def render_markdown(report: ReportLike) -> str:
     ]
     if prints:
         out.append("- **Env fingerprint** " + " · ".join(prints))
+    env_side = report.side("env")
+    if env_side is not None and env_side.env is not None and env_side.env.as_of:
+        out.append(f"- **Resolution** {_md(env_side.env.as_of)}")
     for inp in report.inputs:
         origin = f" ({_md(inp.origin)})" if inp.origin else ""
         digest = f", sha256 {_code(short_hash(inp.sha256))}" if inp.sha256 else ""
@@ -210,4 +213,5 @@ def _installed(report: CheckReport) -> list[str]:
             src = f" from {_code(env.spec_source)}" if env.spec_source else ""
             out.append(f"- **{_md(side.key)}** " + ", ".join(w for w in where if w))
             out += [f"  declared{src}: {reqs}"] if reqs else []
+            out += [f"  {_md(env.as_of)}"] if env.as_of else []
     return [*out, "", "</details>", ""]

@@ -18,6 +18,8 @@ def _side_line(side: SideReport) -> str:
         parts.append(f"cache {env.cache}")
     if env is not None and env.fingerprint:
         parts.append(f"fingerprint {env.fingerprint[:12]}")
+    if env is not None and env.as_of:
+        parts.append(env.as_of)
     if side.timings:
         parts.append(", ".join(f"{k} {fmt_seconds(v)}" for k, v in side.timings.items()))
     if side.status != "ok":
@@ -54,6 +56,8 @@ def render_terminal(report: ReportLike, *, verbose: bool = False) -> str:
         if not verbose and len(rows) > 12:
             lines.append(f"  … {len(rows) - 12} more (see the report, or -v)")
     for item in report.inputs:
+        if item.origin.startswith("synthetic"):
+            lines.append(f"input: {item.origin} ({item.name})")
         lines += _signature_lines(item)
     lines += [f"not compared: {n.side}: {n.reason}" for n in verdict.not_compared]
     lines += [f"finding: {fact}" for fact in verdict.findings]
@@ -61,6 +65,8 @@ def render_terminal(report: ReportLike, *, verbose: bool = False) -> str:
     if env is not None and env.error is not None and env.error.traceback:
         shown = env.error.traceback.rstrip().splitlines()[-15:]
         lines += ["traceback from the model's env:", *(f"  | {line}" for line in shown)]
+    if env is not None and env.error is not None and env.error.diagnosis:
+        lines.append(env.error.diagnosis)
     lines.append(f"verdict: {verdict.headline}")
     return "\n".join(lines)
 

@@ -22,14 +22,23 @@ def register(subparsers: Subparsers) -> None:
         description="Run the same inputs in the model's declared env, in this process, against a "
         "stored baseline and optionally in a second env with relaxed or swapped pins; compare the "
         "outputs with a typed, tolerance-aware diff and write a report. Exit 0 when every "
-        "comparison reproduced, 1 when one differs or nothing could be compared.",
+        "comparison reproduced, 1 when one differs or nothing could be compared. A model "
+        "without an input example gets a synthetic input built from its signature; "
+        "--load-only builds and loads it without predicting.",
     )
     add_model_dir(c)
     c.add_argument(
         "inputs",
         metavar="INPUT",
         nargs="*",
-        help="input files (default: the model's serving_input_example.json or input_example.json)",
+        help="input files (default: the model's serving_input_example.json or "
+        "input_example.json, else a synthetic input built from its signature)",
+    )
+    c.add_argument(
+        "--load-only",
+        action="store_true",
+        help="build the env and load the model, predict nothing: a smoke test for a model "
+        "with neither an input example nor a signature (exit 0 when it loads, 4 when not)",
     )
     c.add_argument("--baseline", metavar="FILE", help="compare against outputs stored in FILE")
     c.add_argument(
@@ -87,6 +96,24 @@ def run(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter
             raise InputError(
                 f"{name} must be a number >= 0", value=str(value), fix=f"e.g. {name} 1e-6"
             )
+    if args.load_only:
+        given = [
+            flag
+            for flag, value in (
+                ("INPUT", args.inputs),
+                ("--baseline", args.baseline),
+                ("--save-baseline", args.save_baseline),
+                ("--against", args.against),
+                ("--with", args.overrides),
+            )
+            if value
+        ]
+        if given:
+            raise InputError(
+                "--load-only predicts nothing, so it takes no inputs and compares nothing",
+                value=", ".join(given),
+                fix="drop --load-only to run inputs, or drop " + ", ".join(given),
+            )
     reports = [Path(p) for p in args.report]
     for path in reports:
         report_format(path)  # an unknown suffix fails now, not after the builds
@@ -98,6 +125,7 @@ def run(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter
         overrides=tuple(args.overrides),
         host=not args.no_host,
         tolerance=Tolerance(rtol=args.rtol, atol=args.atol),
+        load_only=args.load_only,
     )
     result = run_check(args.model_dir, settings, options)
     for path in write_reports(result.doc, reports):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from envrun.cli.options import (
     Subparsers,
+    add_device_option,
     add_env_options,
     add_model_dir,
     add_output_file,
@@ -58,6 +59,7 @@ def register(subparsers: Subparsers) -> None:
         help="build the env from this lock file (from `envrun lock`), hash-checked",
     )
     add_env_options(p, rebuild=True, timeout=True)
+    add_device_option(p)
     p.set_defaults(run=run)
 
 

@@ -10,6 +10,7 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+from .devices import CpuDefault
 from .failure import Failure, qualname
 
 
@@ -51,12 +52,15 @@ def load_model(spec: dict[str, Any], warnings: list[str]) -> Any:
         raise Failure("load", f"the loader module {loader!r} has no _load_pyfunc", "AttributeError")
     config = spec.get("model_config")
     try:
-        if config and _takes_two_args(load_pyfunc):
-            impl = load_pyfunc(data_path, config)
-        else:
-            if config:
-                warnings.append(f"model_config ignored: {loader}._load_pyfunc takes one argument")
-            impl = load_pyfunc(data_path)
+        with CpuDefault(str(spec.get("device") or "auto"), warnings):
+            if config and _takes_two_args(load_pyfunc):
+                impl = load_pyfunc(data_path, config)
+            else:
+                if config:
+                    warnings.append(
+                        f"model_config ignored: {loader}._load_pyfunc takes one argument"
+                    )
+                impl = load_pyfunc(data_path)
     except ModuleNotFoundError as exc:
         raise Failure.wrap(
             "load",

@@ -47,6 +47,12 @@ def _run(ctl: Path, response: dict[str, Any], stage: list[str]) -> None:
             response["packages"] = installed_packages()
         except Exception as exc:
             warnings.append(f"could not list installed packages: {exc}")
+    if request.get("load_only"):
+        stage[0] = "load"
+        start = time.perf_counter()
+        load_model(request["model"], warnings)
+        timings["load"] = time.perf_counter() - start
+        return
     stage[0] = "input"
     start = time.perf_counter()
     data, json_params = read_input(request)

@@ -291,12 +291,18 @@ def _check_tensor(np: Any, name: Any, value: Any, spec: dict[str, Any]) -> Any:
     if dtype.kind == "O" and shape == [-1]:
         return value  # MLflow's spelling for "any ragged input"
     if value.dtype != dtype:
-        unsafe = not np.can_cast(value.dtype, dtype, "same_kind") or (
-            value.dtype.kind in "fc" and dtype.kind in "iub"
+        integral = value.dtype.kind in "iu" and dtype.kind in "iu"
+        unsafe = not integral and (
+            not np.can_cast(value.dtype, dtype, "same_kind")
+            or (value.dtype.kind in "fc" and dtype.kind in "iub")
         )
-        if not unsafe and value.size and dtype.kind in "iu" and value.dtype.kind in "iu":
+        if integral and value.size:
+            # JSON numbers arrive as int64; MLflow's scoring server builds the array with the
+            # signature's dtype (uint8 and the like), so any integer type takes values it can hold.
             limits = np.iinfo(dtype)
             unsafe = bool(value.min() < limits.min or value.max() > limits.max)
+        if value.dtype.kind in "iu" and dtype.kind == "b":
+            unsafe = not bool(np.isin(value, (0, 1)).all())  # 0/1 are booleans, as in columns
         if unsafe:
             raise Failure(
                 "input",
