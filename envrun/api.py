@@ -36,7 +36,7 @@ from envrun.settings import Choice, Settings
 if TYPE_CHECKING:
     from envrun.env.lock import Lock
     from envrun.pickles.safety import SafetyReport
-    from envrun.run.pool import Pool
+    from envrun.run.pool import Pool, PoolPrediction
 
 
 @dataclass(frozen=True)
@@ -655,3 +655,43 @@ def open_pool(
         yield pool
     finally:
         pool.close()
+
+
+@dataclass(frozen=True)
+class InputPrediction:
+    """One input of `predict_many` and its answer from the pool."""
+
+    source: str
+    prediction: PoolPrediction
+    warnings: tuple[str, ...]
+
+
+def predict_many(
+    model_dir: str | Path,
+    sources: list[str],
+    settings: Settings,
+    *,
+    fmt: str | None = None,
+    locked: Path | None = None,
+) -> Iterator[InputPrediction]:
+    """Predict several inputs on one persistent worker: one env check, one model load.
+
+    Every input is read and checked against the signature before any env is built; the
+    answers come in the order of `sources`.
+    """
+    from envrun.run.inputs import check_against_signature, read_input
+
+    model = read_model(model_dir)
+    with tempfile.TemporaryDirectory(prefix="envrun-") as tmp:
+        checked = []
+        for i, source in enumerate(sources):
+            dest = Path(tmp) / str(i)
+            dest.mkdir()
+            spec_in = read_input(source, dest_dir=dest, fmt=fmt)
+            checked.append(
+                (source, spec_in, check_against_signature(spec_in, model.signature_inputs))
+            )
+        with open_pool(model_dir, settings, workers=1, locked=locked) as pool:
+            for source, spec_in, warnings in checked:
+                answer = pool.predict(spec_in.path.read_bytes(), spec_in.format)
+                yield InputPrediction(source, answer, (*warnings, *answer.warnings))

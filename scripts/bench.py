@@ -99,10 +99,14 @@ def scan_row(cache: Path, repeat: int) -> tuple[str, str, str, str]:
     )
 
 
-def main() -> int:
+def main() -> int:  # noqa: PLR0915 - one table, built in order
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--serve", action="store_true", help="add the serve section")
+    parser.add_argument("--only-serve", action="store_true", help="only the serve section")
+    parser.add_argument("--serve-workers", type=int, default=2)
+    parser.add_argument("--serve-seconds", type=float, default=5.0)
     args = parser.parse_args()
     cache = Path(tempfile.mkdtemp(prefix="envrun-bench-"))
     # The bench venv's bin first on PATH: MLflow looks for `uv` there.
@@ -112,7 +116,15 @@ def main() -> int:
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     rows: list[tuple[str, str, str, str]] = []
+    serve_lines: list[str] = []
     try:
+        if args.serve or args.only_serve:
+            from bench_serve import serve_rows
+
+            serve_lines = ["", *serve_rows(env, args.serve_workers, args.serve_seconds)]
+        if args.only_serve:
+            print("\n".join(serve_lines))
+            return 0
         rows.append(scan_row(cache, args.repeat))
         rows.append(
             (
@@ -242,6 +254,7 @@ def main() -> int:
         "| measurement | envrun | baseline | ratio |",
         "| --- | --- | --- | --- |",
         *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
+        *serve_lines,
     ]
     text = "\n".join(lines)
     print(text)

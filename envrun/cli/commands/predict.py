@@ -36,12 +36,18 @@ def register(subparsers: Subparsers) -> None:
     )
     add_model_dir(p)
     p.add_argument(
-        "input",
+        "inputs",
         metavar="INPUT",
+        nargs="+",
         help="input file: MLflow serving JSON (dataframe_split, dataframe_records, instances, "
-        "inputs), CSV, .npy or .npz; '-' reads stdin",
+        "inputs), CSV, .npy or .npz; '-' reads stdin. Several inputs (or a directory of them) "
+        "run on one worker that loads the model once, and print one JSON line per input",
     )
-    add_output_file(p, "write the predictions JSON here instead of stdout")
+    add_output_file(
+        p,
+        "write the predictions JSON here instead of stdout (with several inputs: a directory, "
+        "one INPUT_NAME.json per input)",
+    )
     p.add_argument(
         "--format",
         dest="input_format",
@@ -67,12 +73,16 @@ def run(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter
     """Predict and print (or write) the predictions."""
     from envrun import api
 
+    sources = _expand(args.inputs)
+    if len(sources) != 1 or Path(args.inputs[0]).is_dir():
+        return _run_many(args, sources, settings, reporter)
+    source = sources[0]
     result = api.predict(
         args.model_dir,
-        args.input,
+        source,
         settings,
         fmt=args.input_format,
-        stdin=sys.stdin.buffer if args.input == "-" else None,
+        stdin=sys.stdin.buffer if source == "-" else None,
         locked=Path(args.locked) if args.locked else None,
     )
     for warning in result.prediction.warnings:
@@ -88,6 +98,72 @@ def run(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter
         write_output(Path(args.output), text)
     else:
         reporter.result(text)
+    return EXIT_OK
+
+
+def _expand(inputs: list[str]) -> list[str]:
+    """The input files: each argument, or the regular, non-hidden files of a directory, sorted."""
+    sources: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if item != "-" and path.is_dir():
+            sources += sorted(
+                str(child)
+                for child in path.iterdir()
+                if child.is_file() and not child.name.startswith(".")
+            )
+        else:
+            sources.append(item)
+    return sources
+
+
+def _run_many(
+    args: argparse.Namespace, sources: list[str], settings: Settings, reporter: TerminalReporter
+) -> int:
+    """Several inputs on one worker: one JSON line each on stdout, or one file each in -o DIR."""
+    from envrun import api
+    from envrun.errors import InputError
+
+    if not sources:
+        raise InputError(
+            "no input files to predict",
+            value=" ".join(args.inputs),
+            fix="name input files, or a directory holding some",
+        )
+    if "-" in sources:
+        raise InputError(
+            "stdin ('-') can only be the single input",
+            value="-",
+            fix="save stdin to a file, or predict it alone",
+        )
+    if args.json:
+        raise InputError(
+            "--json describes one prediction",
+            value="--json",
+            fix="predict one input at a time with --json",
+        )
+    out_dir = Path(args.output) if args.output else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    names: set[str] = set()
+    for item in api.predict_many(
+        args.model_dir,
+        sources,
+        settings,
+        fmt=args.input_format,
+        locked=Path(args.locked) if args.locked else None,
+    ):
+        for warning in item.warnings:
+            reporter.warn(f"{item.source}: {warning}")
+        text = item.prediction.predictions_text
+        if out_dir is None:
+            reporter.result(text)
+            continue
+        name = Path(item.source).stem
+        while name in names:  # a.json and a.csv both become a*.json, never one overwriting
+            name += "_"
+        names.add(name)
+        write_output(out_dir / f"{name}.json", text)
     return EXIT_OK
 
 

@@ -162,6 +162,10 @@ def _inputs(np: Any, payload: Any, inputs: list[dict[str, Any]] | None) -> Any:
         return {name: array_of(np, value) for name, value in payload.items()}
     if isinstance(payload, list):
         if payload and all(isinstance(item, dict) for item in payload):
+            if is_column_signature(inputs):
+                # Records for a column signature become a DataFrame of their plain values, as
+                # MLflow's schema enforcement makes them (0-d arrays would make object columns).
+                return payload
             return [{name: array_of(np, value) for name, value in item.items()} for item in payload]
         named = [spec["name"] for spec in inputs or [] if spec.get("name")]
         if is_column_signature(inputs) and len(named) == 1:
