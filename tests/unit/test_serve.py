@@ -236,6 +236,17 @@ def test_sigterm_drains_requests_in_flight_then_stops_the_workers(root: Path) ->
     assert not any(alive(pid) for pid in worker_pids(root))
 
 
+def test_sigterm_to_the_process_group_also_drains(root: Path) -> None:
+    with _serve(root) as server, ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(server.post, body([[1.0]], sleep=2))
+        assert wait_until(lambda: list(root.glob("busy-*")))
+        os.killpg(server.process.pid, signal.SIGTERM)  # as a service manager stops a unit
+        answer = slow.result(60)
+        assert (answer.status, answer.json()) == (200, {"predictions": [[2.0]]})
+        server.process.wait(60)
+    assert not any(alive(pid) for pid in worker_pids(root))
+
+
 def test_after_sigkill_of_the_server_no_worker_remains(root: Path) -> None:
     with _serve(root, workers=2) as server:
         assert server.post(body([[1.0]])).status == 200

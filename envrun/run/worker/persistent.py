@@ -166,8 +166,11 @@ def main(argv: list[str]) -> int:
         return 2
     req_fd, resp_fd, parent = (int(arg) for arg in argv)
     _die_with_parent(parent)
-    # The host ends workers by closing their pipes; Ctrl-C in a terminal is the host's to handle.
+    # The host ends workers by closing their pipes. Ctrl-C in a terminal and a SIGTERM sent to
+    # the whole process group (a service manager stopping `envrun serve`) are the host's to
+    # handle: it drains the requests in flight on these workers, then closes them.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.dup2(2, 1)  # a print, from Python or native code, lands in the log, never in a frame
     sys.stdout = sys.stderr
     faulthandler.enable()  # a native crash leaves its traceback in the log
