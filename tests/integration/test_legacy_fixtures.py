@@ -1,22 +1,20 @@
 """Models made by real old MLflow (fixtures/legacy/): what envrun does with each of them.
 
 One row per fixture in TODAY: the exit code and the lines that tell the failure apart. Work on
-legacy models flips a row to `WORKS` (exit 0 and the output MLflow itself gave when it saved the
-model); a failure that comes from resolving with today's releases then moves to AS_OF_NOW, which
-keeps showing it with `--as-of now`.
+legacy models flipped rows to `WORKS` (exit 0 and the output MLflow itself gave when it saved the
+model); a failure that came from resolving with today's releases is kept in AS_OF_NOW, which
+still shows it with `--as-of now`. fixtures/legacy/STATUS-before.md has what envrun did before.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import FIXTURES, ROOT
+from tests.helpers import FIXTURES
 from tests.integration.conftest import CliResult, run_envrun
 
 pytestmark = [pytest.mark.integration, pytest.mark.legacy]
@@ -37,25 +35,33 @@ def fails(exit_code: int, *says: str) -> Outcome:
     return Outcome(exit_code, says)
 
 
+# What envrun does with each, by default. Every fixture that is not broken loads and predicts the
+# output MLflow itself gave when it saved the model.
 TODAY: dict[str, Outcome] = {
-    # Unpinned `mlflow` and numpy resolve to today's releases: numpy 2.x under scikit-learn 1.1.2.
-    "mlflow1_sklearn": fails(4, "numpy.dtype size changed", "loading the model failed"),
-    # scikit-learn, numpy and pandas are conda packages only; the env gets none of them.
-    "mlflow2_conda_only": fails(2, "needs pandas, which is not installed"),
-    # `code: .` crashes the MLmodel reader: exit 70 is a bug, never an acceptable answer.
-    "code_dot": fails(70, "internal error", "IndexError"),
-    # The freeze pins sqlparse==0.3.1 next to mlflow==2.3.2, which needs sqlparse>=0.4.0.
-    "frozen_conflict": fails(2, "sqlparse", "No solution found"),
-    # The state_dict's storages say cuda:0 and this host has no GPU.
-    "torch_cuda": fails(4, "Attempting to deserialize object on a CUDA device"),
-    # python_env.yaml names requirements.txt, which is gone; conda.yaml holds the pins.
-    "missing_requirements": fails(2, "requirements file not found", "requirements.txt"),
+    # Unpinned `mlflow` and numpy: resolved as of the model's creation day (numpy 1.x).
+    "mlflow1_sklearn": WORKS,
+    # scikit-learn, numpy and pandas are conda packages only: mapped to PyPI and added.
+    "mlflow2_conda_only": WORKS,
+    # `code: .` is the model dir itself on the code path.
+    "code_dot": WORKS,
+    # The freeze pins sqlparse==0.3.1 next to mlflow==2.3.2, which needs sqlparse>=0.4.0: the
+    # error says the exact pins conflict and names --exact-pins (EXTRA_ARGS below installs them).
+    "frozen_conflict": fails(2, "exact pin", "--exact-pins", "sqlparse"),
+    # The state_dict's storages say cuda:0 and this host has no GPU: loaded on the CPU.
+    "torch_cuda": WORKS,
+    # python_env.yaml names requirements.txt, which is gone: conda.yaml's pins, with a warning.
+    "missing_requirements": WORKS,
+}
+
+# Fixtures that work with a flag the default refusal names.
+WITH_FLAGS: dict[str, tuple[tuple[str, ...], Outcome]] = {
+    "frozen_conflict": (("--exact-pins",), WORKS),
 }
 
 # With `--as-of now` a model whose fix is resolving as of its creation time still fails today's
-# way. The rows apply once predict has the flag.
+# way, and the diagnosis points at --as-of.
 AS_OF_NOW: dict[str, Outcome] = {
-    "mlflow1_sklearn": fails(4, "numpy.dtype size changed"),
+    "mlflow1_sklearn": fails(4, "numpy.dtype size changed", "--as-of"),
 }
 
 
@@ -89,18 +95,12 @@ def test_legacy_fixture_today(name: str, shared_cache: Path) -> None:
     _check(name, TODAY[name], _predict(name, shared_cache))
 
 
-def _predict_has_as_of() -> bool:
-    usage = subprocess.run(
-        [sys.executable, "-m", "envrun", "predict", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    return "--as-of" in usage.stdout
+@pytest.mark.parametrize("name", sorted(WITH_FLAGS))
+def test_legacy_fixture_with_the_flag_its_refusal_names(name: str, shared_cache: Path) -> None:
+    flags, outcome = WITH_FLAGS[name]
+    _check(name, outcome, _predict(name, shared_cache, *flags))
 
 
-@pytest.mark.skipif(not _predict_has_as_of(), reason="envrun predict has no --as-of yet")
 @pytest.mark.parametrize("name", sorted(AS_OF_NOW))
 def test_legacy_fixture_as_of_now(name: str, shared_cache: Path) -> None:
     _check(name, AS_OF_NOW[name], _predict(name, shared_cache, "--as-of", "now"))
