@@ -45,7 +45,8 @@ def wire_format(packages: Mapping[str, str] | None) -> str:
 
 def encode_batch(batch: Any, fmt: str) -> tuple[bytes, str]:
     """(bytes, format) of a pyarrow RecordBatch or Table; falls back to JSON where the
-    numpy formats cannot carry a column (text, nulls in integers, nested values)."""
+    numpy formats cannot carry a column (text, nulls in integers, nested values): MLflow's
+    dataframe_split when the env has pandas, else named columns under "inputs"."""
     pa = need_pyarrow()
     if fmt == "arrow":
         sink = io.BytesIO()
@@ -65,8 +66,11 @@ def encode_batch(batch: Any, fmt: str) -> tuple[bytes, str]:
             return buffer.getvalue(), fmt
     columns = batch.schema.names
     values = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-    rows = [list(row) for row in zip(*values, strict=True)]
-    doc = {"dataframe_split": {"columns": columns, "data": rows}}
+    if fmt == "npz":  # the env has pandas: a DataFrame, as MLflow's scoring server builds it
+        rows = [list(row) for row in zip(*values, strict=True)]
+        doc: dict[str, Any] = {"dataframe_split": {"columns": columns, "data": rows}}
+    else:  # no pandas in the env: named columns, as lists (or arrays with numpy)
+        doc = {"inputs": dict(zip(columns, values, strict=True))}
     return json.dumps(doc, default=str).encode("utf-8"), "json"
 
 

@@ -56,6 +56,8 @@ def test_numeric_columns_cross_as_npz_and_text_falls_back_to_json() -> None:
     data, fmt = encode_batch(BATCH, "npz")
     assert fmt == "json"
     assert json.loads(data)["dataframe_split"]["data"][1] == [None, 2, None]
+    data, fmt = encode_batch(BATCH, "json")  # no pandas in the env
+    assert fmt == "json" and json.loads(data)["inputs"]["s"] == ["a", None, "c"]
 
 
 def test_answers_become_one_column_per_output() -> None:
@@ -106,3 +108,15 @@ def test_progress_line_shows_rate_and_eta() -> None:
         "250 / 1,000 rows   25% | 100 rows/s | ETA 0:07"
     )
     assert progress_line(BatchProgress(rows=10, total=None, seconds=0.0)) == "10 rows | 0 rows/s"
+
+
+def test_spark_result_types_are_inferred_as_mlflow_does() -> None:
+    from envrun.batch.spark import infer_ddl
+
+    assert infer_ddl(None) == "double"
+    assert infer_ddl([{"type": "tensor", "tensor-spec": {"dtype": "str", "shape": [-1]}}]) == "string"
+    tensor = {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 2]}}
+    assert infer_ddl([tensor]) == "array<float>"
+    assert infer_ddl([{"type": "long", "name": "n"}]) == "bigint"
+    two = [{"type": "string", "name": "label"}, {"type": "double", "name": "p"}]
+    assert infer_ddl(two) == "struct<`label` string, `p` double>"
