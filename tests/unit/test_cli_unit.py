@@ -19,7 +19,9 @@ from envrun.cli.reporter import TerminalReporter, shows_model_code
 from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError, PredictError
 from tests.helpers import INPUTS, MODELS, make_model
 
-VERBS = ("predict", "serve", "resolve", "check", "example", "scan", "lock", "drift", "env")
+VERBS = (
+    "predict", "batch", "serve", "resolve", "check", "example", "scan", "lock", "drift", "env"
+)
 
 
 def test_internal_error_has_no_traceback_on_screen(

@@ -48,7 +48,8 @@ LAYERS = {
     "envrun.__main__": 7,
 }
 # Deprecated shims sit in the area they point to.
-ALIASES = {"envrun.drift_run": "envrun.drift"}
+# ... and so do top-level faces of a deeper area (envrun.spark is batch/spark's face).
+ALIASES = {"envrun.drift_run": "envrun.drift", "envrun.spark": "envrun.batch"}
 # The highest layer each layer may import from (besides its own area).
 CEILING = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 7: 7}
 # Layer 0 modules import each other only where the table says so.

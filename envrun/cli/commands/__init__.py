@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Protocol
 
-from envrun.cli.commands import check, drift, env, example, lock, predict, resolve, scan, serve
+from envrun.cli.commands import (
+    batch,
+    check,
+    drift,
+    env,
+    example,
+    lock,
+    predict,
+    resolve,
+    scan,
+    serve,
+)
 
 if TYPE_CHECKING:
     from envrun.cli.options import Subparsers
@@ -24,6 +35,8 @@ class Verb(Protocol):
 
 
 # The order of `envrun --help`. A new verb is one module and one entry here.
-COMMANDS: tuple[Verb, ...] = (predict, serve, resolve, check, example, scan, lock, drift, env)
+COMMANDS: tuple[Verb, ...] = (
+    predict, batch, serve, resolve, check, example, scan, lock, drift, env
+)
 
 __all__ = ["COMMANDS", "Verb"]

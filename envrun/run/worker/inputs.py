@@ -52,6 +52,10 @@ def _parse(
                 if spec.get("name") and spec.get("type") in ("string", "binary")
             }
             return pd.read_csv(source, dtype=text_columns or None), None
+        if fmt == "arrow":
+            need("pandas", "Arrow input")
+            ipc = need("pyarrow.ipc", "Arrow input")
+            return ipc.open_stream(source).read_all().to_pandas(), None
         np = need("numpy", f"{fmt} input")
         if fmt == "npy":
             return np.load(source, allow_pickle=False), None

@@ -32,9 +32,9 @@ EXIT_BAD_REQUEST = 3
 EXIT_MODEL = 4
 
 # The input formats a request may name. "parquet" needs pandas with pyarrow (or fastparquet)
-# in the env; "arrow" (IPC stream) is reserved for batch scoring.
+# in the env; "arrow" (an Arrow IPC stream, read into a DataFrame) needs pyarrow and pandas.
 FILE_FORMATS = ("json", "csv", "npy", "npz")
-BYTES_FORMATS = ("json", "csv", "npy", "npz", "parquet")
+BYTES_FORMATS = ("json", "csv", "npy", "npz", "parquet", "arrow")
 
 # MLflow serving JSON: exactly one of these keys, plus optional "params".
 FORMAT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
