@@ -134,8 +134,12 @@ def mlflow_uv_udf(spark: Any, target: Target, cache_dir: Path) -> Any:
 
 
 def envrun_cold_udf(spark: Any, target: Target, cache_dir: Path) -> Any:
-    """Row D hook: envrun.spark.udf with its cache at the empty cache_dir; None until it exists."""
-    return None
+    """Row D: envrun.spark.udf with its cache at the empty cache_dir (the env is built on use)."""
+    import envrun.spark
+
+    return envrun.spark.udf(
+        spark, str(target.model_dir), result_type=target.result_type, cache_dir=str(cache_dir)
+    )
 
 
 def envrun_warm_udf(spark: Any, target: Target, cache_dir: Path) -> Any:
