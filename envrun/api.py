@@ -31,6 +31,7 @@ from envrun.run.bridge import (
     run_in_env,
     run_in_process,
 )
+from envrun.run.values import DecodedOutput
 from envrun.settings import Choice, Settings
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class Resolution:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class Prediction(DecodedOutput):
     """One side's output: MLflow-compatible JSON text, the lossless tree and the decoded value.
 
     The decoded value is built on first access, so a caller that only wants the JSON text never
@@ -109,20 +110,6 @@ class Prediction:
     warnings: tuple[str, ...]
     stdout: str
     stderr: str
-
-    @cached_property
-    def value(self) -> Any:
-        """The model's output as Python objects (numpy arrays; pandas objects when available)."""
-        from envrun.run.values import decode
-
-        return decode(self.output, self.arrays)
-
-    @cached_property
-    def summary(self) -> str:
-        """One line describing the output ("ndarray float64 (4, 2)")."""
-        from envrun.run.values import summarize
-
-        return summarize(self.output)
 
     @cached_property
     def jsonable(self) -> Any:

@@ -45,23 +45,31 @@ def build_request(
     enforce_signature: bool = True,
 ) -> dict[str, Any]:
     """The request.json the worker reads: everything it needs, so it never parses YAML."""
-    conf = model.pyfunc
     return {
         "protocol": PROTOCOL,
-        "model": {
-            "dir": str(model.path),
-            "loader_module": conf.loader_module,
-            "code": conf.code,
-            "data": conf.data,
-            "model_config": conf.model_config,
-            "predict_fn": conf.predict_fn,
-        },
+        "model": model_request(model),
         "signature": {"inputs": model.signature_inputs, "params": model.signature_params},
         "input": {"path": str(input_path), "format": input_format},
         "params": params,
         "enforce_signature": enforce_signature,
         "want_packages": want_packages,
     }
+
+
+def model_request(model: ModelInfo, *, device: str | None = None) -> dict[str, Any]:
+    """What the worker needs to load the model: the python_function conf, resolved paths."""
+    conf = model.pyfunc
+    section: dict[str, Any] = {
+        "dir": str(model.path),
+        "loader_module": conf.loader_module,
+        "code": conf.code,
+        "data": conf.data,
+        "model_config": conf.model_config,
+        "predict_fn": conf.predict_fn,
+    }
+    if device is not None:
+        section["device"] = device
+    return section
 
 
 def build_load_request(model: ModelInfo, *, want_packages: bool = False) -> dict[str, Any]:

@@ -17,14 +17,14 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from envrun.errors import BridgeError, EnvrunError, InputError, WorkerCrashed, WorkerTimeout
 from envrun.model.mlmodel import ModelInfo
-from envrun.run.bridge import _describe_exit, _error_from, _where
+from envrun.run.bridge import _describe_exit, _error_from, _where, model_request
 from envrun.run.channel import WorkerProcess, spawn_worker
+from envrun.run.values import DecodedOutput
 from envrun.run.worker import protocol as wire
 
 FORMATS = wire.BYTES_FORMATS
@@ -58,7 +58,7 @@ class PoolStats:
 
 
 @dataclass(frozen=True)
-class PoolPrediction:
+class PoolPrediction(DecodedOutput):
     """One answer: MLflow's JSON text, the lossless tree and its arrays, and the worker's notes."""
 
     predictions_text: str
@@ -67,20 +67,6 @@ class PoolPrediction:
     warnings: tuple[str, ...]
     timings: dict[str, float]
     pid: int
-
-    @cached_property
-    def value(self) -> Any:
-        """The model's output as Python objects (numpy arrays; pandas objects when available)."""
-        from envrun.run.values import decode
-
-        return decode(self.output, self.arrays)
-
-    @cached_property
-    def summary(self) -> str:
-        """One line describing the output ("ndarray float64 (4, 2)")."""
-        from envrun.run.values import summarize
-
-        return summarize(self.output)
 
 
 class _Slot:
@@ -123,18 +109,9 @@ class Pool:
         self._tmp = None if log_dir else tempfile.TemporaryDirectory(prefix="envrun-pool-")
         self.log_dir = log_dir or Path(self._tmp.name if self._tmp else ".")
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        conf = model.pyfunc
         self._load = {
             "protocol": wire.PROTOCOL,
-            "model": {
-                "dir": str(model.path),
-                "loader_module": conf.loader_module,
-                "code": conf.code,
-                "data": conf.data,
-                "model_config": conf.model_config,
-                "predict_fn": conf.predict_fn,
-                "device": device,
-            },
+            "model": model_request(model, device=device),
             "signature": {"inputs": model.signature_inputs, "params": model.signature_params},
             "enforce_signature": enforce_signature,
             "want_packages": want_packages,

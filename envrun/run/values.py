@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -523,3 +524,20 @@ def _summarize_scalar(tree: Tree) -> str:  # noqa: PLR0911 (one phrase per kind)
     if kind == "repr":
         return f"{tree['type']} (repr only, lossy)"
     return str(kind)
+
+
+class DecodedOutput:
+    """For answers that carry the worker's lossless tree (`output`) and its arrays (`arrays`)."""
+
+    output: dict[str, Any]
+    arrays: dict[str, bytes]
+
+    @cached_property
+    def value(self) -> Any:
+        """The model's output as Python objects (numpy arrays; pandas objects when available)."""
+        return decode(self.output, self.arrays)
+
+    @cached_property
+    def summary(self) -> str:
+        """One line describing the output ("ndarray float64 (4, 2)")."""
+        return summarize(self.output)
