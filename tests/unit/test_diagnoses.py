@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from envrun.env.backends import InstallPlan
 
 from envrun import api
 from envrun.cli.reporter import TerminalReporter
+from envrun.env.backends import InstallPlan
 from envrun.env.interpreters import Interpreter
 from envrun.env.requirements import IndexOptions, ReqLine
 from envrun.env.spec import EnvSpec
