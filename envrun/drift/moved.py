@@ -19,7 +19,7 @@ from envrun import api
 from envrun.drift.finding import Finding, Skip, _assess, _canon
 from envrun.env.asof import REQUESTED, SAVED, Cutoff, effective_cutoff, exempt_names
 from envrun.env.lock import Lock, compile_lock, diff_pins
-from envrun.errors import ResolutionError, SpecError
+from envrun.errors import EnvBuildError, SpecError
 from envrun.settings import Settings
 
 __all__ = ["as_of_text", "exact_version_of", "moved_drift", "moved_findings"]
@@ -179,7 +179,7 @@ def moved_drift(
             exempt=exempt_names(resolution.spec),
             notes=notes,
         )
-    except (SpecError, ResolutionError) as exc:
+    except (SpecError, EnvBuildError) as exc:
         detail = f" ({exc.value})" if exc.value else ""
         raise Skip(f"the declared env cannot be {day}: {exc.what}{detail}") from exc
     now = today()
