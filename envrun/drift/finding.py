@@ -20,6 +20,7 @@ __all__ = [
     "CRITICAL",
     "SEVERITIES",
     "Finding",
+    "Skip",
     "at_or_above",
     "classify",
     "is_critical",
@@ -27,7 +28,11 @@ __all__ = [
 
 SEVERITIES = ("low", "medium", "high")
 _RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
-CATEGORIES = ("consistency", "host", "installed", "lock", "availability", "pickle")
+CATEGORIES = ("consistency", "host", "installed", "lock", "moved", "availability", "pickle")
+
+
+class Skip(Exception):
+    """A drift class that cannot run for this model; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from envrun.drift.collectors import (
     lock_findings,
     pickle_findings,
 )
+from envrun.drift.finding import Skip
+from envrun.drift.moved import exact_version_of, moved_drift
 from envrun.env.layout import CacheLayout
 from envrun.env.lock import Lock, check_available, diff_pins, read_lock, unsatisfied
 from envrun.env.sources import resolve_spec
@@ -58,7 +60,7 @@ def drift_model(  # noqa: PLR0915 (one block per drift class, in the order repor
         try:
             findings.extend(collect())
             checked.append(category)
-        except _Skip as why:
+        except Skip as why:
             skipped.append((category, str(why)))
 
     run("consistency", lambda: consistency_findings(model.path, label))
@@ -81,7 +83,7 @@ def drift_model(  # noqa: PLR0915 (one block per drift class, in the order repor
 
     def installed() -> list[Finding]:
         if resolution is None:
-            raise _Skip(resolve_error)
+            raise Skip(resolve_error)
         env_dir = CacheLayout(settings.cache_dir).env_dir(resolution.fingerprint)
         state, _ = read_state(env_dir, resolution.fingerprint)
         if state is not None:
@@ -100,12 +102,12 @@ def drift_model(  # noqa: PLR0915 (one block per drift class, in the order repor
 
     def against_lock() -> list[Finding]:
         if lock is None or lock_file is None:
-            raise _Skip(
+            raise Skip(
                 f"no lock file (write one with `envrun lock MODEL_DIR -o {DEFAULT_LOCK_NAME}` "
                 "in the model dir, or pass --lock FILE)"
             )
         if resolution is None:
-            raise _Skip(resolve_error)
+            raise Skip(resolve_error)
         stale = [
             Finding(
                 model=label,
@@ -120,17 +122,37 @@ def drift_model(  # noqa: PLR0915 (one block per drift class, in the order repor
             )
             for missed in unsatisfied(lock, spec)
         ]
-        fresh = _fresh_lock(resolution, settings)
+        fresh = today()
         if isinstance(fresh, Finding):
             return [*stale, fresh]
         return [*stale, *lock_findings(label, str(lock_file), diff_pins(lock.pins, fresh.pins))]
 
+    today_memo: list[Lock | Finding] = []
+
+    def today() -> Lock | Finding:
+        # One resolution today serves both the lock and the moved class.
+        if resolution is None:
+            raise Skip(resolve_error)
+        if not today_memo:
+            today_memo.append(_fresh_lock(resolution, settings))
+        return today_memo[0]
+
+    def moved() -> list[Finding]:
+        if resolution is None:
+            raise Skip(resolve_error)
+        return moved_drift(label, resolution, settings, declared=pins, sources=sources, today=today)
+
     run("lock", against_lock)
+    run("moved", moved)
 
     def availability() -> list[Finding]:
         if resolution is None:
-            raise _Skip(resolve_error)
-        wanted = {name: version for name, text in pins.items() if (version := _exact(text))}
+            raise Skip(resolve_error)
+        wanted = {
+            name: version
+            for name, text in pins.items()
+            if (version := exact_version_of(text, arbitrary=False))
+        }
         if lock is not None:
             wanted.update(lock.index_pins)
         if not wanted:
@@ -156,28 +178,11 @@ def drift_model(  # noqa: PLR0915 (one block per drift class, in the order repor
     )
 
 
-def _exact(spec_text: str) -> str | None:
-    """The version of a single exact pin ("==1.2.3"), else None (ranges, wildcards, "===")."""
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
-    try:
-        specs = list(SpecifierSet(spec_text))
-    except InvalidSpecifier:
-        return None
-    if len(specs) == 1 and specs[0].operator == "==" and "*" not in specs[0].version:
-        return specs[0].version
-    return None
-
-
-class _Skip(Exception):
-    """A drift class that cannot run for this model; the message says why."""
-
-
 def _fresh_lock(resolution: api.Resolution, settings: Settings) -> Lock | Finding:
     try:
         return api.lock_resolution(resolution, settings)
     except SpecError as exc:  # e.g. a VCS or directory requirement, which cannot carry a hash
-        raise _Skip(f"the declared env cannot be locked: {exc.what}") from exc
+        raise Skip(f"the declared env cannot be locked: {exc.what}") from exc
     except EnvBuildError as exc:
         # A declared env that no longer resolves is the worst drift there is, not a skip.
         last = exc.tail.strip().splitlines()[-1] if exc.tail.strip() else ""

@@ -115,8 +115,13 @@ def compile_lock(
     exclude_newer: str | None = None,
     fingerprint: str = "",
     model_path: str = "",
+    exempt: Sequence[str] | None = None,
+    notes: list[str] | None = None,
 ) -> Lock:
-    """Resolve the spec's requirements into a fully pinned lock with hashes, for this interpreter."""
+    """Resolve the spec's requirements into a fully pinned lock with hashes, for this interpreter.
+
+    `exempt` and `notes` apply the cutoff as a build does (see Backend.compile).
+    """
     backend = get_backend(installer, settings)
     cutoff = normalize_exclude_newer(exclude_newer) if exclude_newer else None
     layout = CacheLayout(settings.cache_dir)
@@ -145,6 +150,8 @@ def compile_lock(
                 exclude_newer=cutoff,
                 log=log,
                 on_line=settings.reporter.line,
+                exempt=exempt,
+                notes=notes,
             )
         except CommandFailed as exc:
             raise _resolution_error(exc, installer, log) from None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.version import Version
 
 from tests.helpers import FIXTURES, MODELS, make_model, write
 from tests.integration.conftest import run_envrun
@@ -74,6 +75,8 @@ def test_consistency_fixture_fails_and_clean_one_is_quiet(cache: Path) -> None:
         "host",
         "--skip",
         "availability",
+        "--skip",
+        "moved",  # mlflow's transitive dependencies moved since the fixture's day
         cache_dir=cache,
     )
     assert quiet.returncode == 0, quiet.stdout
@@ -155,7 +158,9 @@ def test_lock_then_a_new_release_is_lock_drift(tmp_path: Path, cache: Path) -> N
 
 def test_a_lock_older_than_the_declared_requirements_is_drift(tmp_path: Path, cache: Path) -> None:
     model = _model(tmp_path / "m", "envrun_probe_pkg==1.0.0\n")
-    assert run_envrun("lock", model, "-o", model / "envrun.env.lock", cache_dir=cache).returncode == 0
+    assert (
+        run_envrun("lock", model, "-o", model / "envrun.env.lock", cache_dir=cache).returncode == 0
+    )
     write(model / "requirements.txt", "--find-links ./links\nenvrun_probe_pkg==2.0.0\n")
     code, doc = _drift(model, "--skip", "host", "--skip", "availability", cache=cache)
     stale = [f for f in _findings(doc, "lock") if f["subject"] == "lock"]
@@ -225,6 +230,46 @@ def test_yanked_and_missing_pins_are_availability_drift(tmp_path: Path, cache: P
     assert code == 1
 
 
+def test_moved_between_the_models_day_and_today(tmp_path: Path, cache: Path) -> None:
+    # Saved in March 2021 with packaging unpinned: then 20.9 (which needed pyparsing), today a
+    # newer major without dependencies. six==1.17.0 was uploaded in 2024, after the model's day:
+    # an exact pin is spared by the cutoff, so it resolves then too, and cannot move.
+    model = make_model(
+        tmp_path / "m",
+        loader="probe_version",
+        loader_source=LOADER,
+        extra_top="utc_time_created: '2021-03-01 12:00:00.000000'",
+    )
+    write(model / "requirements.txt", "packaging\nsix==1.17.0\n")
+    write(model / "python_env.yaml", "python: 3.11.7\ndependencies:\n  - -r requirements.txt\n")
+    code, doc = _drift(model, cache=cache)
+    assert "moved" in doc["models"][0]["checked"], doc["models"][0]["skipped"]
+    found = {f["subject"]: f for f in _findings(doc, "moved")}
+    packaging = found["packaging"]
+    then, today = Version(packaging["expected"]), Version(packaging["actual"])
+    assert then < Version("21.1") and today.major >= 22
+    assert packaging["severity"] == "high" and packaging["source"] == "requirements.txt"
+    assert packaging["message"].startswith(
+        f"packaging {then} (resolved as of 2021-03-01, when the model was saved) -> {today} today"
+    )
+    pyparsing = found["pyparsing"]
+    assert pyparsing["actual"] is None and "a transitive dependency" in pyparsing["message"]
+    assert "six" not in found
+    assert "exact pins, which cannot move: 1 of 2 declared" in found["resolution"]["message"]
+    assert code == 1
+    # A date given on the command line is the day compared; --skip moved keeps drift offline.
+    code, doc = _drift(model, "--as-of", "2022-06-30", cache=cache)
+    assert (
+        "(resolved as of 2022-06-30, requested by --as-of flag)"
+        in ({f["subject"]: f for f in _findings(doc, "moved")}["packaging"]["message"])
+    )
+    code, doc = _drift(model, "--skip", "moved", "--skip", "availability", cache=cache)
+    assert (
+        _findings(doc, "moved") == []
+        and {"category": "moved", "reason": "skipped with --skip"} in (doc["models"][0]["skipped"])
+    )
+
+
 def _pickle_from_module(module_name: str, monkeypatch: pytest.MonkeyPatch) -> bytes:
     """A real protocol-5 pickle of an instance of a class living in `module_name`."""
     module = types.ModuleType(module_name)
@@ -258,7 +303,7 @@ def test_pickle_preflight_undeclared_module_and_new_protocol(
 
 def test_ci_formats_junit_and_github(tmp_path: Path, cache: Path) -> None:
     models = [FIXTURES / "drift" / "inconsistent", FIXTURES / "drift" / "consistent"]
-    skip = ["--skip", "availability", "--skip", "host"]
+    skip = ["--skip", "availability", "--skip", "host", "--skip", "moved"]
     junit = run_envrun("drift", *models, *skip, "--format", "junit", cache_dir=cache)
     assert junit.returncode == 1
     root = ET.fromstring(junit.stdout)
@@ -282,7 +327,7 @@ FIXTURE_MODELS = sorted(p.name for p in MODELS.iterdir() if (p / "MLmodel").exis
 def test_drift_on_every_fixture_model(name: str, shared_cache: Path) -> None:
     code, doc = _drift(MODELS / name, "--fail-on", "high", cache=shared_cache)
     (model,) = doc["models"]
-    assert {"consistency", "host", "installed", "pickle", "availability"} <= set(
+    assert {"consistency", "host", "installed", "pickle", "availability", "moved"} <= set(
         model["checked"]
     ), model
     assert [

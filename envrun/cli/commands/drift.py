@@ -28,9 +28,10 @@ def register(subparsers: Subparsers) -> None:
         "drift",
         help="find dependency drift for CI: declared vs host vs installed vs a fresh resolution",
         description="Compare what each model declares with its own files, this host, its cached "
-        "env, its lock file (MODEL_DIR/envrun.env.lock or --lock) against a fresh resolution, and "
-        "the index (pins that were yanked or removed); scan its pickles for modules nothing "
-        "declares. Exit 1 when any finding is at or above --fail-on.",
+        "env, its lock file (MODEL_DIR/envrun.env.lock or --lock) against a fresh resolution, what "
+        "moved between the model's day (--as-of) and today, and the index (pins that were "
+        "yanked or removed); scan its pickles for modules nothing declares. Exit 1 when any "
+        "finding is at or above --fail-on.",
     )
     add_model_dir(d, many=True)
     d.add_argument(
@@ -51,8 +52,9 @@ def register(subparsers: Subparsers) -> None:
         "--skip",
         action="append",
         default=[],
-        choices=("consistency", "host", "installed", "lock", "availability", "pickle"),
-        help="skip a class of checks, e.g. the network ones: --skip lock --skip availability",
+        choices=("consistency", "host", "installed", "lock", "moved", "availability", "pickle"),
+        help="skip a class of checks, e.g. the network ones: "
+        "--skip lock --skip moved --skip availability",
     )
     add_output_file(d, "write the output here instead of stdout")
     add_env_options(d)

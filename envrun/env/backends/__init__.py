@@ -66,10 +66,15 @@ class Backend(Protocol):
         exclude_newer: str | None,
         log: Path,
         on_line: Callable[[str], None],
+        exempt: Sequence[str] | None = None,
+        notes: list[str] | None = None,
     ) -> str:
         """Resolve requirements_in (run in its directory) into pinned lines with hashes.
 
         Raises CommandFailed when the resolver fails; constraint paths may be relative to it.
+        With `exempt` (a tuple, maybe empty) the cutoff is applied as an env build applies it
+        (env.asof): those names are spared, and packages only today's releases satisfy are
+        taken from today, each noted in `notes`. None keeps the cutoff strict for everything.
         """
 
     def probe_pins(

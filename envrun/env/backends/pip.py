@@ -105,8 +105,14 @@ class PipBackend:
         exclude_newer: str | None,
         log: Path,
         on_line: Callable[[str], None],
+        exempt: Sequence[str] | None = None,
+        notes: list[str] | None = None,
     ) -> str:
-        """pip-compile (from the cached pip-tools venv) into pinned, hashed lines."""
+        """pip-compile (from the cached pip-tools venv) into pinned, hashed lines.
+
+        pip's cutoff cannot spare single packages, so `exempt` changes nothing here, as in a
+        pip build; pip never filters file:// links, which is what exempting pins protects.
+        """
         tool = ensure_pip_tools(interpreter, self.settings)
         argv = [str(tool), *_COMPILE, requirements_in.name, *_index(index)]
         argv += constraint_flags(tuple(constraints))

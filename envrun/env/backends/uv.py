@@ -125,13 +125,22 @@ class UvBackend:
         exclude_newer: str | None,
         log: Path,
         on_line: Callable[[str], None],
+        exempt: Sequence[str] | None = None,
+        notes: list[str] | None = None,
     ) -> str:
         """`uv pip compile` into pinned, hashed lines (run in the file's directory)."""
         argv = [*self._resolve(interpreter, index), requirements_in.name, *_COMPILE]
         argv += constraint_flags(tuple(constraints))
-        argv += ["--exclude-newer", exclude_newer] if exclude_newer else []
         work = requirements_in.parent
-        proc.run(argv, env=self._env(), cwd=work, log=log, on_line=on_line)
+
+        def run(args: list[str]) -> None:
+            proc.run(args, env=self._env(), cwd=work, log=log, on_line=on_line)
+
+        if exempt is None:
+            run(argv + (["--exclude-newer", exclude_newer] if exclude_newer else []))
+        else:
+            kept = notes if notes is not None else []
+            run_uv_as_of(run, argv, cutoff=exclude_newer, exempt=tuple(exempt), notes=kept)
         return (work / "out.txt").read_text(encoding="utf-8")
 
     def probe_pins(
