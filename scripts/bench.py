@@ -104,10 +104,10 @@ def as_of_row(cache: Path, env: dict[str, str], repeat: int) -> tuple[str, str, 
     model, data_in = MODELS / "mlflow_sklearn", INPUTS / "mlflow_sklearn.json"
     times: dict[str, list[float]] = {"created": [], "now": []}
     for i in range(repeat):
-        for as_of in times:  # alternating, each build in an empty cache
+        for as_of, runs in times.items():  # alternating, each build in an empty cache
             fresh = dict(env, ENVRUN_CACHE_DIR=str(cache / f"as-of-{as_of}-{i}"))
             argv = [ENVRUN, "predict", "-q", "--as-of", as_of, str(model), str(data_in)]
-            times[as_of].append(timed(argv, fresh))
+            runs.append(timed(argv, fresh))
             shutil.rmtree(cache / f"as-of-{as_of}-{i}", ignore_errors=True)
     created, now = (statistics.median(times[k]) for k in ("created", "now"))
     return (
