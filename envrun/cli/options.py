@@ -18,7 +18,8 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 EPILOG = """\
 exit codes:
   0    success
-  1    check: outputs differ, or nothing could be compared; drift: drift at or above --fail-on
+  1    check: outputs differ, or nothing could be compared; drift: drift at or above --fail-on;
+       cache rm: an env in use was kept
   2    usage, input, spec or resolution error
   3    environment build failed
   4    model load or predict failed
@@ -29,6 +30,7 @@ exit codes:
 environment variables:
   ENVRUN_CACHE_DIR   cache root (default: the platform's user cache dir)
   ENVRUN_INSTALLER   uv or pip (default: uv); --installer wins over it
+  ENVRUN_CACHE_MAX_SIZE  e.g. 20G: after a build, prune least recently used envs not in use
 """
 
 

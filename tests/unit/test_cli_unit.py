@@ -19,7 +19,7 @@ from envrun.cli.reporter import TerminalReporter, shows_model_code
 from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError, PredictError
 from tests.helpers import INPUTS, MODELS, make_model
 
-VERBS = ("predict", "resolve", "check", "lock", "drift", "env")
+VERBS = ("predict", "resolve", "check", "lock", "drift", "env", "cache")
 
 
 def test_internal_error_has_no_traceback_on_screen(
@@ -85,8 +85,9 @@ def test_every_verb_registers_with_its_handler() -> None:
     for module in COMMANDS:
         name = module.__name__.rsplit(".", 1)[-1]
         handler = verbs[name].get_default("run")
-        if name == "env":  # the handler sits on its actions
-            handler = _subparsers(verbs[name])["path"].get_default("run")
+        if name in ("env", "cache"):  # the handler sits on its actions
+            actions = _subparsers(verbs[name])
+            handler = actions["path" if name == "env" else "list"].get_default("run")
         assert handler is module.run, name
 
 

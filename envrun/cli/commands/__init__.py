@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Protocol
 
-from envrun.cli.commands import check, drift, env, lock, predict, resolve
+from envrun.cli.commands import cache, check, drift, env, lock, predict, resolve
 
 if TYPE_CHECKING:
     from envrun.cli.options import Subparsers
@@ -24,6 +24,6 @@ class Verb(Protocol):
 
 
 # The order of `envrun --help`. A new verb is one module and one entry here.
-COMMANDS: tuple[Verb, ...] = (predict, resolve, check, lock, drift, env)
+COMMANDS: tuple[Verb, ...] = (predict, resolve, check, lock, drift, env, cache)
 
 __all__ = ["COMMANDS", "Verb"]
