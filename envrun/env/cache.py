@@ -20,7 +20,6 @@ from envrun.env.sizes import (
     Inode,
     TreeScan,
     Usage,
-    merged,
     scan_cache_dir,
     scan_tree,
     usage,
@@ -217,8 +216,8 @@ def cache_size(settings: Settings) -> SizeReport:
     """Totals for envs, logs, tool envs and work dirs, and for the installers' caches."""
     layout = CacheLayout(settings.cache_dir)
     listing = list_envs(settings)
-    scans = [e.scan for e in listing.envs if e.scan is not None]
-    together = usage(merged(layout.envs, scans), _linked(listing.installer_caches))
+    # The envs dir as one tree: an inode two envs share counted once, as du counts it.
+    together = usage(scan_tree(layout.envs), _linked(listing.installer_caches))
     cache_total = sum(c.scan.total for c in listing.installer_caches)
     envs = {
         "count": len(listing.envs),
