@@ -265,7 +265,9 @@ def ensure_environment(
 ) -> EnvHandle:
     """The env for a resolution: reused when complete, else built (under a lock).
 
-    `before_build` runs only when a build is coming (see store.ensure_env).
+    The handle holds the env in use (prune and rm skip it, --rebuild waits) until
+    `handle.release()` or until it is dropped. `before_build` runs only when a build is coming
+    (see store.ensure_env).
     """
     backend = _backend(settings)
     # pip reads pip.conf and PIP_* itself; uv gets the merged options (and pip.conf's
@@ -281,7 +283,17 @@ def ensure_environment(
         installer_reason=resolution.installer.reason,
         settings=settings,
         before_build=before_build,
+        model=(str(resolution.model.path), model_name(resolution.model)),
     )
+
+
+def model_name(model: ModelInfo) -> str:
+    """What to call a model in listings: MLmodel's name or artifact path, else its directory."""
+    for key in ("name", "artifact_path"):
+        value = model.raw.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return model.path.name
 
 
 def predict(
@@ -332,6 +344,8 @@ def predict(
         except PredictError as exc:
             explain_load_failure(exc, resolution)
             raise
+        finally:
+            env.release()
         prediction = _prediction("env", result)
     return PredictRun(
         resolution=resolution,
@@ -622,26 +636,30 @@ def open_pool(
     env = ensure_environment(resolution, settings, before_build=preflight)
     if env.built:
         settings.reporter.step(f"env ready in {env.seconds:.1f}s: {env.path}")
+    # The env stays in use for the pool's whole life: its workers run from it.
     try:
-        pool = Pool(
-            env.python,
-            resolution.model,
-            workers=workers,
-            timeout=settings.timeout if timeout is None else timeout,
-            load_timeout=load_timeout,
-            want_packages=want_packages,
-            environ=settings.child_env(),
-            log_dir=log_dir,
-            device=settings.device,
-            sandbox=settings.sandbox,
-        )
-    except PredictError as exc:
-        explain_load_failure(exc, resolution)
-        raise
-    try:
-        yield pool
+        try:
+            pool = Pool(
+                env.python,
+                resolution.model,
+                workers=workers,
+                timeout=settings.timeout if timeout is None else timeout,
+                load_timeout=load_timeout,
+                want_packages=want_packages,
+                environ=settings.child_env(),
+                log_dir=log_dir,
+                device=settings.device,
+                sandbox=settings.sandbox,
+            )
+        except PredictError as exc:
+            explain_load_failure(exc, resolution)
+            raise
+        try:
+            yield pool
+        finally:
+            pool.close()
     finally:
-        pool.close()
+        env.release()
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,8 @@ class Settings:
     # Install exact pins as declared, without resolving their dependencies (as pip once did).
     exact_pins: bool = False
     device: str = "auto"
+    # ENVRUN_CACHE_MAX_SIZE in bytes: after a build, least recently used envs not in use go.
+    cache_max_size: int | None = None
 
     def child_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The whole environment of a child process (installer, interpreter probe, worker)."""
@@ -122,6 +124,29 @@ def default_cache_dir(environ: Mapping[str, str]) -> Choice:
     from platformdirs import user_cache_dir
 
     return Choice(user_cache_dir("envrun", appauthor=False), "platform default")
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+
+
+def parse_size(text: str, *, source: str) -> int:
+    """Bytes from "20G", "512M", "1.5GiB", "1000" (binary units, as du -h prints them)."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise EnvrunError(
+            f"cannot read the size given by {source}",
+            value=text,
+            fix="write a number of bytes with an optional unit K, M, G, T or P (e.g. 20G)",
+        )
+    number, unit, _ = match.groups()
+    return int(float(number) * _UNITS[unit.lower()])
+
+
+def choose_cache_max_size(environ: Mapping[str, str]) -> int | None:
+    """ENVRUN_CACHE_MAX_SIZE in bytes, or None when it is unset or empty."""
+    value = environ.get("ENVRUN_CACHE_MAX_SIZE", "").strip()
+    return parse_size(value, source="ENVRUN_CACHE_MAX_SIZE") if value else None
 
 
 def choose_installer(flag: str | None, environ: Mapping[str, str]) -> Choice:
@@ -227,4 +252,5 @@ def make_settings(
         as_of=choose_as_of(as_of, env),
         exact_pins=exact_pins,
         device=device or "auto",
+        cache_max_size=choose_cache_max_size(env),
     )

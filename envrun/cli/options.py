@@ -20,6 +20,7 @@ exit codes:
   0    success
   1    check: outputs differ, or nothing could be compared; drift: drift at or above --fail-on;
        scan: a pickle would run something dangerous
+       cache rm: an env in use was kept
   2    usage, input, spec or resolution error; a model refused as unsafe (see --trust-model);
        --sandbox where neither bwrap nor unshare works
   3    environment build failed
@@ -32,6 +33,7 @@ environment variables:
   ENVRUN_CACHE_DIR   cache root (default: the platform's user cache dir)
   ENVRUN_INSTALLER   uv or pip (default: uv); --installer wins over it
   ENVRUN_AS_OF       created, now or a date (default: created); --as-of wins over it
+  ENVRUN_CACHE_MAX_SIZE  e.g. 20G: after a build, prune least recently used envs not in use
 """
 
 

@@ -4,7 +4,10 @@
 CACHE/
   envs/<fingerprint[:20]>/          one env per fingerprint; complete once .envrun-state.json exists
   envs/.<name>.removing-<pid>-<ns>  an env being deleted (renamed first, so never mistaken for one)
+  envs/<name>/.envrun-models.json   the models that used the env (path and name)
   locks/<fingerprint[:20]>.lock     per-fingerprint build locks; locks/<tool>.lock for tool venvs
+  locks/<fingerprint[:20]>.use      per-env use locks: shared by every run, exclusive to remove;
+                                    the file's mtime is the env's last use
   logs/<name>.log                   installer output of builds, locks and tool installs
   tools/<tool>/                     tool venvs (pip-tools), complete once .envrun-tool.json exists
   tmp/<tag>-<pid>-<ns>/             work dirs of one call (installer inputs, lock resolution)
@@ -23,9 +26,12 @@ from pathlib import Path
 
 STATE_FILE = ".envrun-state.json"
 TOOL_MARKER = ".envrun-tool.json"
+MODELS_FILE = ".envrun-models.json"
+USE_SUFFIX = ".use"
 # Short, because a venv's scripts carry its path in their shebang, which has a length limit.
 ENV_NAME_LENGTH = 20
 _REMOVING = ".removing-"
+_PID_MAX = 4194304  # Linux's ceiling (2**22); clocks in nanoseconds are far above it
 
 
 def _stamp() -> str:
@@ -55,6 +61,11 @@ class CacheLayout:
         """An env's completion marker, written last by a build."""
         return env_dir / STATE_FILE
 
+    @staticmethod
+    def models_file(env_dir: Path) -> Path:
+        """The list of models that used the env (path and name)."""
+        return env_dir / MODELS_FILE
+
     def removal_dir(self, env_dir: Path) -> Path:
         """The name an env is renamed to while it is deleted (a hidden sibling)."""
         return env_dir.with_name(f".{env_dir.name}{_REMOVING}{os.getpid()}-{time.monotonic_ns()}")
@@ -77,6 +88,14 @@ class CacheLayout:
     def env_lock(self, fingerprint: str) -> Path:
         """The lock held while the env of this fingerprint is built."""
         return self.locks / f"{env_name(fingerprint)}.lock"
+
+    def use_lock(self, fingerprint: str) -> Path:
+        """The lock every run holds shared on its env; its mtime is the env's last use."""
+        return self.locks / f"{env_name(fingerprint)}{USE_SUFFIX}"
+
+    def use_lock_files(self) -> Iterator[Path]:
+        """Every env's use lock file."""
+        yield from (p for p in _children(self.locks) if p.suffix == USE_SUFFIX)
 
     def tool_lock(self, tool: str) -> Path:
         """The lock held while a tool venv is built."""
@@ -164,6 +183,20 @@ class CacheLayout:
     def workdirs(self) -> Iterator[Path]:
         """Every work dir (leftovers of killed processes among them)."""
         yield from (p for p in _children(self.tmp) if p.is_dir())
+
+
+def owner_pid(path: Path) -> int | None:
+    """The pid a work dir or removal-in-progress name carries (see the names above), if any."""
+    parts = path.name.split("-")
+    numbers = [p for p in parts[-2:] if p.isdigit()]
+    if not numbers:
+        return None
+    # `<tag>-<pid>-<ns>` ends with a clock in nanoseconds, far above any pid; `<name>-<pid>`
+    # ends with the pid.
+    last = int(numbers[-1])
+    if last > _PID_MAX and len(numbers) == 2:
+        return int(numbers[0])
+    return last if last <= _PID_MAX else None
 
 
 def env_name(fingerprint: str) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,11 @@ from envrun.env.asof import exempt_names
 from envrun.env.backends import Backend, InstallPlan, env_python
 from envrun.env.diagnose import diagnose_build, pin_conflict_error
 from envrun.env.interpreters import Interpreter, describe
+from envrun.env.inuse import EnvLease, acquire
 from envrun.env.layout import CacheLayout
 from envrun.env.requirements import IndexOptions
 from envrun.env.spec import CACHE_FORMAT, EnvSpec
-from envrun.errors import CommandFailed, EnvBuildError, ResolutionError
+from envrun.errors import CommandFailed, EnvBuildError, EnvrunError, ResolutionError
 from envrun.fsutil import write_atomic
 from envrun.proc import tail
 from envrun.settings import Settings
@@ -39,6 +41,14 @@ class EnvHandle:
     reason: str
     seconds: float
     state: dict[str, Any]
+    # The shared use lock held for the caller while it runs the env (None on a read-only cache):
+    # `release()` it when done; dropping the handle also lets go.
+    lease: EnvLease | None = field(default=None, compare=False, repr=False)
+
+    def release(self) -> None:
+        """Stop using the env: prune, rm and --rebuild elsewhere may now take it."""
+        if self.lease is not None:
+            self.lease.release()
 
 
 def read_state(env_dir: Path, fp: str) -> tuple[dict[str, Any] | None, str]:  # noqa: PLR0911
@@ -75,18 +85,29 @@ def ensure_env(
     settings: Settings,
     extra_constraints: tuple[str, ...] = (),
     before_build: Callable[[], None] | None = None,
+    model: tuple[str, str] | None = None,
 ) -> EnvHandle:
-    """Return the env for `fp`, building it under a per-fingerprint lock when needed.
+    """Return the env for `fp`, built under a per-fingerprint lock when needed, held in use.
 
-    `before_build` runs once the cache has no complete env, before any lock or build: the place
-    for checks that are worth their cost only when a build is coming.
+    The handle holds the env's shared use lock until `handle.release()` (or until it is dropped),
+    so prune and rm skip the env and --rebuild elsewhere waits. `before_build` runs once the
+    cache has no complete env, before any lock or build: the place for checks worth their cost
+    only when a build is coming. `model` (path, name) is recorded as one of the env's users.
     """
     start = time.monotonic()
     layout = CacheLayout(settings.cache_dir)
     env_dir = layout.env_dir(fp)
+    use_lock = layout.use_lock(fp)
+    reporter = settings.reporter
+
+    def removal_wait() -> None:
+        reporter.step("waiting for another envrun process that is removing or rebuilding this env")
+
     if not settings.rebuild:
+        lease = acquire(use_lock, exclusive=False, on_wait=removal_wait, touch=True)
         state, _ = read_state(env_dir, fp)
         if state is not None:
+            _note_model(env_dir, model)
             return EnvHandle(
                 env_dir,
                 env_python(env_dir),
@@ -95,13 +116,86 @@ def ensure_env(
                 "cache hit",
                 time.monotonic() - start,
                 state,
+                lease,
             )
+        # Never wait for the build lock while holding a use lock: a --rebuild holds the build
+        # lock while it waits for every use lock to go.
+        if lease is not None:
+            lease.release()
     if before_build is not None:
         before_build()
 
+    lock = _take_build_lock(layout.env_lock(fp), settings)
+    lease = None
+    try:
+        if settings.rebuild:
+            # Its users keep the env until they finish; new ones wait for the rebuilt env.
+            lease = acquire(use_lock, exclusive=True, on_wait=lambda: reporter.step(_REBUILD_WAIT))
+        else:
+            lease = acquire(use_lock, exclusive=False, on_wait=removal_wait, touch=True)
+        state, reason = read_state(env_dir, fp)
+        if state is not None and not settings.rebuild:
+            # Someone else finished the build while we waited for the lock.
+            _note_model(env_dir, model)
+            return EnvHandle(
+                env_dir,
+                env_python(env_dir),
+                fp,
+                False,
+                "built by a concurrent process",
+                time.monotonic() - start,
+                state,
+                lease,
+            )
+        plan = InstallPlan(
+            spec.build_dependencies,
+            spec.requirements,
+            spec.constraints,
+            plan_index,
+            layout.build_workdir(fp),
+            extra_constraints,
+            as_of=spec.as_of,
+            exempt=exempt_names(spec),
+            no_deps=spec.exact_pins,
+        )
+        reason = "--rebuild requested" if settings.rebuild else reason
+        state = _build(
+            spec,
+            env_dir=env_dir,
+            fp=fp,
+            interpreter=interpreter,
+            backend=backend,
+            plan=plan,
+            installer_reason=installer_reason,
+            settings=settings,
+            layout=layout,
+            reason=reason,
+        )
+        _note_model(env_dir, model)
+        if lease is not None:
+            lease.share()
+            lease.record_use()
+        handle = EnvHandle(
+            env_dir, env_python(env_dir), fp, True, reason, time.monotonic() - start, state, lease
+        )
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
+    finally:
+        lock.release()
+    if settings.cache_max_size is not None:
+        _enforce_cap(settings)
+    return handle
+
+
+_REBUILD_WAIT = "waiting for the envrun processes using this env to finish before rebuilding it"
+
+
+def _take_build_lock(lock_path: Path, settings: Settings) -> Any:
+    """The per-fingerprint build lock, held; waits (saying so) for another builder."""
     from filelock import FileLock, Timeout
 
-    lock_path = layout.env_lock(fp)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(lock_path))
     try:
@@ -116,49 +210,38 @@ def ensure_env(
                 value=str(lock_path),
                 fix="check for a stuck envrun process, or remove the lock file if none is running",
             ) from None
+    return lock
+
+
+def _enforce_cap(settings: Settings) -> None:
+    from envrun.env.prune import prune
+
+    report = prune(settings, max_size=settings.cache_max_size)
+    if report.removed:
+        settings.reporter.step(
+            f"ENVRUN_CACHE_MAX_SIZE: removed {len(report.removed)} least recently used env(s), "
+            f"freeing {report.freed_bytes} bytes"
+        )
+
+
+def _note_model(env_dir: Path, model: tuple[str, str] | None) -> None:
+    """Add a model to the env's users, once: a warm run reads one small file, writes nothing."""
+    if model is None:
+        return
+    models_file = CacheLayout.models_file(env_dir)
     try:
-        state, reason = read_state(env_dir, fp)
-        if state is not None and not settings.rebuild:
-            # Someone else finished the build while we waited for the lock.
-            return EnvHandle(
-                env_dir,
-                env_python(env_dir),
-                fp,
-                False,
-                "built by a concurrent process",
-                time.monotonic() - start,
-                state,
-            )
-        if settings.rebuild:
-            reason = "--rebuild requested"
-        plan = InstallPlan(
-            spec.build_dependencies,
-            spec.requirements,
-            spec.constraints,
-            plan_index,
-            layout.build_workdir(fp),
-            extra_constraints,
-            as_of=spec.as_of,
-            exempt=exempt_names(spec),
-            no_deps=spec.exact_pins,
-        )
-        state = _build(
-            spec,
-            env_dir=env_dir,
-            fp=fp,
-            interpreter=interpreter,
-            backend=backend,
-            plan=plan,
-            installer_reason=installer_reason,
-            settings=settings,
-            layout=layout,
-            reason=reason,
-        )
-        return EnvHandle(
-            env_dir, env_python(env_dir), fp, True, reason, time.monotonic() - start, state
-        )
-    finally:
-        lock.release()
+        known = json.loads(models_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = []
+    if not isinstance(known, list):
+        known = []
+    path, name = model
+    if any(isinstance(m, dict) and m.get("path") == path for m in known):
+        return
+    known.append({"path": path, "name": name})
+    # On a read-only cache the list is left as it is: a courtesy, not worth failing a run.
+    with contextlib.suppress(EnvrunError):
+        write_atomic(models_file, json.dumps(known, indent=1), what="env's model list")
 
 
 def _build(
@@ -179,7 +262,7 @@ def _build(
     log = layout.build_log(fp)
     if env_dir.exists():
         reporter.step(f"rebuilding env: {reason}")
-        _remove(env_dir, layout)
+        remove_dir(env_dir, layout)
     else:
         reporter.step(f"building env ({reason})")
     env_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -218,14 +301,14 @@ def _build(
             layout.state_file(env_dir), text, what="env's completion marker", option="--cache-dir"
         )
     except CommandFailed as exc:
-        _remove(env_dir, layout)
+        remove_dir(env_dir, layout)
         error = pin_conflict_error(exc, spec, backend.name, log) or _build_error(
             exc, backend.name, log
         )
         error.diagnosis = diagnose_build(exc.stdout + "\n" + exc.stderr)
         raise error from None
     except BaseException:
-        _remove(env_dir, layout)
+        remove_dir(env_dir, layout)
         raise
     finally:
         shutil.rmtree(plan.workdir, ignore_errors=True)
@@ -296,8 +379,9 @@ def telling_line(output: str, hints: tuple[str, ...]) -> str:
     return lines[-1] if lines else ""
 
 
-def _remove(path: Path, layout: CacheLayout) -> None:
-    # Rename first so a half-removed tree is never mistaken for an env, then delete.
+def remove_dir(path: Path, layout: CacheLayout) -> None:
+    """Delete an env (or tool) directory: renamed first, so a half-removed tree is never
+    mistaken for an env, then deleted."""
     if not path.exists():
         return
     doomed = layout.removal_dir(path)

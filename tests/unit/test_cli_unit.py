@@ -20,7 +20,8 @@ from envrun.errors import BridgeError, CommandFailed, EnvBuildError, EnvrunError
 from tests.helpers import INPUTS, MODELS, make_model
 
 VERBS = (
-    "predict", "batch", "serve", "resolve", "check", "example", "scan", "lock", "drift", "env"
+    "predict", "batch", "serve", "resolve", "check", "example", "scan", "lock", "drift", "env",
+    "cache",
 )
 
 
@@ -87,8 +88,9 @@ def test_every_verb_registers_with_its_handler() -> None:
     for module in COMMANDS:
         name = module.__name__.rsplit(".", 1)[-1]
         handler = verbs[name].get_default("run")
-        if name == "env":  # the handler sits on its actions
-            handler = _subparsers(verbs[name])["path"].get_default("run")
+        if name in ("env", "cache"):  # the handler sits on its actions
+            actions = _subparsers(verbs[name])
+            handler = actions["path" if name == "env" else "list"].get_default("run")
         assert handler is module.run, name
 
 

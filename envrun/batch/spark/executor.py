@@ -23,6 +23,8 @@ from envrun.settings import Settings, make_settings
 
 _LOCK = threading.Lock()
 _POOLS: dict[tuple[str, str], tuple[Pool, str]] = {}
+# The envs those pools run from, held in use (a shared lock) for as long as their pools live.
+_ENVS: dict[tuple[str, str], Any] = {}
 
 
 def settings_for(spec: dict[str, Any]) -> Settings:
@@ -68,18 +70,23 @@ def pool_for(spec: dict[str, Any]) -> tuple[Pool, str]:
         model = read_model(_model_dir(spec))
         api.gate_load(model.path, settings)  # the shipped copy is what loads here
         env = api.ensure_environment(api.resolve_model(model, settings), settings)
-        pool = Pool(
-            env.python,
-            model,
-            workers=1,
-            timeout=settings.timeout,
-            want_packages=True,
-            environ=settings.child_env(),
-            device=settings.device,
-        )
-        atexit.register(pool.close)
+        try:
+            pool = Pool(
+                env.python,
+                model,
+                workers=1,
+                timeout=settings.timeout,
+                want_packages=True,
+                environ=settings.child_env(),
+                device=settings.device,
+            )
+        except BaseException:
+            env.release()
+            raise
+        atexit.register(env.release)
+        atexit.register(pool.close)  # atexit runs last-in first: the pool closes, then the env
         found = (pool, wire_format(pool.workers()[0].packages))
-        _POOLS[key] = found
+        _POOLS[key], _ENVS[key] = found, env
         return found
 
 
@@ -120,6 +127,10 @@ def close_all() -> None:
     """Close every pool of this process (tests; Spark's worker exit does it through atexit)."""
     with _LOCK:
         pools = list(_POOLS.values())
+        envs = list(_ENVS.values())
         _POOLS.clear()
+        _ENVS.clear()
     for pool, _ in pools:
         pool.close()
+    for env in envs:
+        env.release()

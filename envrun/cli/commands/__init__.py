@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from envrun.cli.commands import (
     batch,
+    cache,
     check,
     drift,
     env,
@@ -36,7 +37,7 @@ class Verb(Protocol):
 
 # The order of `envrun --help`. A new verb is one module and one entry here.
 COMMANDS: tuple[Verb, ...] = (
-    predict, batch, serve, resolve, check, example, scan, lock, drift, env
+    predict, batch, serve, resolve, check, example, scan, lock, drift, env, cache
 )
 
 __all__ = ["COMMANDS", "Verb"]

@@ -56,6 +56,12 @@ class Backend(Protocol):
     def lock_version(self, interpreter: Interpreter) -> str:
         """The resolver's version, for a lock's header."""
 
+    def cache_dir(self, env_dir: Path | None = None) -> Path | None:
+        """The installer's own cache directory, as it reports it; None when it has none.
+
+        `env_dir` names an env the installer built, for installers that run from inside one.
+        """
+
     def compile(
         self,
         requirements_in: Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -90,6 +91,14 @@ class PipBackend:
         """The distributions the env's interpreter sees."""
         argv = [str(env_python(env_dir)), "-I", "-c", _LIST_PROBE]
         return parse_installed(proc.run(argv, env=self.settings.child_env(), timeout=120).stdout)
+
+    def cache_dir(self, env_dir: Path | None = None) -> Path | None:
+        """`pip cache dir`, asked of the env's own pip (or this interpreter's); None when off."""
+        python = str(env_python(env_dir)) if env_dir is not None else sys.executable
+        argv = [python, "-m", "pip", "cache", "dir", *_QUIET]
+        result = proc.run(argv, env=self.settings.child_env(), timeout=60, check=False)
+        text = result.stdout.strip()
+        return Path(text) if result.returncode == 0 and text else None
 
     def lock_version(self, interpreter: Interpreter) -> str:
         """pip-tools' and its pip's versions, as a lock's header records them."""

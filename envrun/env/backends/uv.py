@@ -111,6 +111,12 @@ class UvBackend:
         argv = [self.binary(), "pip", "list", "--format", "json", "--python", python]
         return parse_installed(proc.run(argv, env=self._env(), timeout=120).stdout)
 
+    def cache_dir(self, env_dir: Path | None = None) -> Path | None:
+        """`uv cache dir`: where uv keeps the files it hardlinks into envs."""
+        result = proc.run([self.binary(), "cache", "dir"], env=self._env(), timeout=30, check=False)
+        text = result.stdout.strip()
+        return Path(text) if result.returncode == 0 and text else None
+
     def lock_version(self, interpreter: Interpreter) -> str:
         """The resolver's version, as a lock's header records it."""
         return self.version()
