@@ -226,6 +226,33 @@ def pip_supports_cutoff(version: str) -> bool:
     return parsed is not None and parsed >= PIP_WITH_UPLOADED_PRIOR_TO
 
 
+_PIP_MISSING = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)\s*==")
+
+
+def pip_missing_pins(output: str, exempt: tuple[str, ...]) -> set[str]:
+    """Exact pins pip could not find under --uploaded-prior-to (uploaded after the cutoff).
+
+    pip has no per-package exemption like uv's --exclude-newer-package, so the caller retries
+    that install without the cutoff and says so.
+    """
+    found = {str(canonicalize_name(m.group(1))) for m in _PIP_MISSING.finditer(output)}
+    return found & set(exempt)
+
+
+def without_pip_cutoff(argv: list[str]) -> list[str]:
+    """The same pip command without --uploaded-prior-to and its value."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--uploaded-prior-to":
+            skip = True
+        else:
+            out.append(arg)
+    return out
+
+
 def filtered_by_cutoff(output: str) -> set[str]:
     """Packages uv says its cutoff filtered away while the resolution failed."""
     return {canonicalize_name(m.group(1)) for m in _UV_FILTERED.finditer(output)}

@@ -294,3 +294,16 @@ def test_load_diagnosis_for_numpy_abi_names_the_package() -> None:
     pkg = diagnose_load("ModuleNotFoundError: No module named 'pkg_resources'")
     assert pkg is not None and "setuptools<82" in pkg.fix
     assert diagnose_load("ZeroDivisionError: division by zero") is None
+
+
+def test_pip_exact_pins_uploaded_after_the_cutoff_are_found_in_pips_output() -> None:
+    from envrun.env.asof import pip_missing_pins, without_pip_cutoff
+
+    output = (
+        "ERROR: Could not find a version that satisfies the requirement numpy==2.2.6 (from "
+        "versions: 1.3.0, 2.2.1)\nERROR: No matching distribution found for numpy==2.2.6\n"
+    )
+    assert pip_missing_pins(output, ("numpy", "pandas")) == {"numpy"}
+    assert pip_missing_pins(output, ("pandas",)) == set()  # not an exact pin: a real failure
+    argv = ["pip", "install", "-r", "r.txt", "--uploaded-prior-to", "2025-01-01T00:00:00Z", "-q"]
+    assert without_pip_cutoff(argv) == ["pip", "install", "-r", "r.txt", "-q"]

@@ -7,7 +7,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from envrun import proc
-from envrun.env.asof import pip_flags, pip_supports_cutoff
+from envrun.env.asof import (
+    pip_flags,
+    pip_missing_pins,
+    pip_supports_cutoff,
+    without_pip_cutoff,
+)
 from envrun.env.backends.piptools import PIP_TOOLS_VERSION, ensure_pip_tools, pip_version_for
 from envrun.env.backends.plan import (
     InstallPlan,
@@ -22,6 +27,7 @@ from envrun.env.backends.plan import (
 from envrun.env.interpreters import Interpreter
 from envrun.env.layout import CacheLayout
 from envrun.env.requirements import IndexOptions
+from envrun.errors import CommandFailed
 from envrun.settings import Settings
 
 _QUIET = ["--disable-pip-version-check", "--no-input"]
@@ -85,7 +91,22 @@ class PipBackend:
         if plan.as_of is not None:
             argvs = _as_of_argvs(env_dir, plan.as_of, plan, argvs, env=env, log=log, on_line=on_line)
         for argv in argvs:
-            proc.run(argv, env=env, cwd=plan.workdir, log=log, on_line=on_line)
+            try:
+                proc.run(argv, env=env, cwd=plan.workdir, log=log, on_line=on_line)
+            except CommandFailed as exc:
+                late = pip_missing_pins(exc.stdout + "\n" + exc.stderr, plan.exempt)
+                if plan.as_of is None or not late:
+                    raise
+                note = (
+                    f"{', '.join(sorted(late))}: pinned exactly, uploaded after the cutoff; pip "
+                    "cannot spare single packages from --uploaded-prior-to, so this install "
+                    "resolved as of now"
+                )
+                plan.notes.append(note)
+                on_line(note)
+                proc.run(
+                    without_pip_cutoff(argv), env=env, cwd=plan.workdir, log=log, on_line=on_line
+                )
 
     def list_installed(self, env_dir: Path) -> dict[str, str]:
         """The distributions the env's interpreter sees."""
