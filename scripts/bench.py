@@ -171,7 +171,9 @@ def main() -> int:  # noqa: PLR0915 - one table, built in order
         if args.serve or args.only_serve:
             from bench_serve import serve_rows
 
-            serve_lines = ["", *serve_rows(env, args.serve_workers, args.serve_seconds)]
+            # Its own cache: the cold-build rows below must find no env built by this section.
+            serve_env = dict(env, ENVRUN_CACHE_DIR=str(cache / "serve"))
+            serve_lines = ["", *serve_rows(serve_env, args.serve_workers, args.serve_seconds)]
         if args.only_serve:
             print("\n".join(serve_lines))
             return 0

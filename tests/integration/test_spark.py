@@ -23,6 +23,9 @@ pytestmark = [
     # pyspark warns that it does not fully support pandas 3 yet; the fixtures' pandas is 3.1.1.
     pytest.mark.filterwarnings("ignore::FutureWarning"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    # pyspark 3.5 leaves the sockets of collect() to the garbage collector.
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
 SLEEPY = """

@@ -58,7 +58,7 @@ def udf(
         spark.sparkContext.addFile(str(root), recursive=True)
         shipped = root.name
     chosen = infer_ddl(model.signature_outputs) if result_type is None else result_type
-    spark_type = chosen if isinstance(chosen, DataType) else _parse_ddl(chosen)
+    spark_type = chosen if isinstance(chosen, DataType) else _parse_ddl(spark, chosen)
     signature_columns = [
         str(spec["name"]) for spec in model.signature_inputs or [] if spec.get("name")
     ]
@@ -104,11 +104,14 @@ def udf(
     return call
 
 
-def _parse_ddl(ddl: str) -> Any:
+def _parse_ddl(spark: Any, ddl: str) -> Any:
+    """A DDL type string as a Spark DataType (Spark 4 parses it directly; 3.5 through a cast)."""
     from pyspark.sql.types import DataType
 
     try:
-        return DataType.fromDDL(ddl)
+        if hasattr(DataType, "fromDDL"):
+            return DataType.fromDDL(ddl)
+        return _cast_type(spark, ddl)
     except Exception as exc:
         raise InputError(
             "the UDF's result type is not a Spark type",
@@ -116,6 +119,18 @@ def _parse_ddl(ddl: str) -> Any:
             fix="pass a pyspark.sql.types DataType or a DDL string such as 'double' or "
             "'struct<label: string, score: double>'",
         ) from None
+
+
+def _cast_type(spark: Any, ddl: str) -> Any:
+    """Spark 3.5: the type of a cast to `ddl`; a bare field list ("a double, b string") is a
+    struct, as Spark 4's DataType.fromDDL reads it."""
+    def cast(text: str) -> Any:
+        return spark.range(0).selectExpr(f"CAST(NULL AS {text}) AS p").schema["p"].dataType
+
+    try:
+        return cast(ddl)
+    except Exception:
+        return cast(f"struct<{ddl}>")
 
 
 def _scorer(spec: dict[str, Any], result_type: Any) -> Callable[..., Any]:
