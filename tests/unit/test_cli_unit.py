@@ -323,3 +323,12 @@ def test_which_frames_are_the_models(frames: list[str], model_code: bool) -> Non
     text = "Traceback (most recent call last):\n"
     text += "".join(f"  {frame}\n    code\n" for frame in frames)
     assert shows_model_code(text + "ValueError: x\n") is model_code
+
+
+def test_cache_rm_of_a_fingerprint_nothing_matches_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["cache", "rm", "deadbeef00", "--cache-dir", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no cached env has a fingerprint that starts with this" in err and "deadbeef00" in err

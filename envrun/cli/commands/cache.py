@@ -191,6 +191,12 @@ def _rm(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter
         )
     elif len(args.target) >= MIN_PREFIX and all(c in "0123456789abcdef" for c in args.target):
         report = remove_envs(settings, fingerprints=(args.target,), dry_run=args.dry_run)
+        if not report.removed and not report.skipped:  # a typo is likelier than a no-op
+            raise EnvrunError(
+                "no cached env has a fingerprint that starts with this",
+                value=args.target,
+                fix="copy a fingerprint from `envrun cache list` (6 or more leading characters)",
+            )
     else:
         raise EnvrunError(
             "cache rm takes a model directory or a fingerprint",
