@@ -19,8 +19,7 @@ EPILOG = """\
 exit codes:
   0    success
   1    check: outputs differ, or nothing could be compared; drift: drift at or above --fail-on;
-       scan: a pickle would run something dangerous
-       cache rm: an env in use was kept
+       scan: a pickle would run something dangerous; cache rm: an env in use was kept
   2    usage, input, spec or resolution error; a model refused as unsafe (see --trust-model);
        --sandbox where neither bwrap nor unshare works
   3    environment build failed
