@@ -6,8 +6,8 @@ Rows (each in a fresh SparkContext, so every row starts with new Spark Python wo
   A  in-process pandas UDF, model loaded once per Spark Python worker (the ceiling)
   B  mlflow.pyfunc.spark_udf(env_manager="local")
   C  mlflow.pyfunc.spark_udf(env_manager="uv")
-  D  envrun, cold cache          (hook: envrun_cold_udf, not built yet)
-  E  envrun, warm cache          (hook: envrun_warm_udf, not built yet)
+  D  envrun.spark.udf, cold cache (the env is built on the executors)
+  E  envrun.spark.udf, warm cache
 
 The script makes its own venv (default .bench-venv-spark/) with pinned pyspark, mlflow, pyarrow,
 uv, the fixture models' pinned requirements and envrun from this tree, then re-runs itself there.
@@ -391,7 +391,9 @@ def ensure_venv(venv: Path, python: str, reqs: list[str]) -> Path:
         took = time.perf_counter() - start
         print(f"bench venv: installed {len(reqs)} pins in {took:.0f}s", flush=True)
         marker.write_text(json.dumps({"requirements": reqs, "install_s": round(took, 1)}))
-    # envrun from this tree, reinstalled every run so the hooks see the current code.
+    # envrun's own dependencies (filelock, platformdirs, ...), then envrun from this tree,
+    # reinstalled every run so the hooks see the current code.
+    subprocess.run([str(interpreter), "-m", "pip", "install", "-q", str(ROOT)], check=True)
     subprocess.run(
         [
             str(interpreter),
