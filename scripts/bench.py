@@ -74,7 +74,8 @@ def use_lock_row(cache: Path, repeat: int) -> tuple[str, str, str, str]:
     from envrun.env.store import read_state
     from envrun.settings import make_settings
 
-    settings = make_settings(cache_dir=str(cache))
+    # Its own cache: the cold-build rows (b) must find no env built here.
+    settings = make_settings(cache_dir=str(cache / "use-lock"))
     resolution = api.resolve(MODELS / "numpy_custom", settings)
     handle = api.ensure_environment(resolution, settings)  # built here once
     handle.release()
