@@ -58,8 +58,9 @@ class ModelService:
         self._lock = threading.Lock()
         self._closed = False
         self._thread: threading.Thread | None = None
-        # Threads waiting for a worker hold a token each; beyond that, requests wait in the loop.
-        self.limiter = anyio.CapacityLimiter(max(64, 4 * options.workers))
+        # A thread per busy worker plus one ready behind it: more threads only fight over the
+        # GIL with the event loop; the other requests wait in the loop, where waiting is cheap.
+        self.limiter = anyio.CapacityLimiter(2 * options.workers)
 
     def start(self) -> None:
         """Open the pool on a background thread (builds the env first if needed)."""
