@@ -332,3 +332,12 @@ def test_cache_rm_of_a_fingerprint_nothing_matches_is_a_usage_error(
     err = capsys.readouterr().err
     assert code == 2
     assert "no cached env has a fingerprint that starts with this" in err and "deadbeef00" in err
+
+
+def test_serve_refuses_a_missing_model_dir_before_opening_the_port(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["serve", str(tmp_path / "missing"), "--cache-dir", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "model directory not found" in err and "listening on" not in err

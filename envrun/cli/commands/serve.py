@@ -76,8 +76,11 @@ def run(args: argparse.Namespace, settings: Settings, reporter: TerminalReporter
     from envrun.serve import ServeOptions, require_extra
 
     require_extra()
+    from envrun.model import read_model
     from envrun.serve import run_server
 
+    # A model dir that is not one fails before the port opens; the load itself comes after.
+    read_model(args.model_dir)
     _configure_logging(quiet=args.quiet)
     options = ServeOptions(
         workers=args.workers,
