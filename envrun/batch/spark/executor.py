@@ -12,6 +12,7 @@ import atexit
 import os
 import tempfile
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ from envrun.settings import Settings, make_settings
 
 _LOCK = threading.Lock()
 _POOLS: dict[tuple[str, str], tuple[Pool, str]] = {}
-# The envs those pools run from, held in use (a shared lock) for as long as their pools live.
-_ENVS: dict[tuple[str, str], Any] = {}
+# What closes each pool and lets go of its env (api.open_pool's context, kept open).
+_STACKS: dict[tuple[str, str], ExitStack] = {}
 
 
 def settings_for(spec: dict[str, Any]) -> Settings:
@@ -58,7 +59,6 @@ def probe(settings: Settings) -> None:
 def pool_for(spec: dict[str, Any]) -> tuple[Pool, str]:
     """This process's pool for the spec (started on first use) and its wire format."""
     from envrun import api
-    from envrun.model.mlmodel import read_model
 
     key = (str(spec["fingerprint"]), str(spec["model_dir"]))
     with _LOCK:
@@ -67,26 +67,15 @@ def pool_for(spec: dict[str, Any]) -> tuple[Pool, str]:
             return found
         settings = settings_for(spec)
         probe(settings)
-        model = read_model(_model_dir(spec))
-        api.gate_load(model.path, settings)  # the shipped copy is what loads here
-        env = api.ensure_environment(api.resolve_model(model, settings), settings)
-        try:
-            pool = Pool(
-                env.python,
-                model,
-                workers=1,
-                timeout=settings.timeout,
-                want_packages=True,
-                environ=settings.child_env(),
-                device=settings.device,
-            )
-        except BaseException:
-            env.release()
-            raise
-        atexit.register(env.release)
-        atexit.register(pool.close)  # atexit runs last-in first: the pool closes, then the env
+        stack = ExitStack()
+        # The shipped copy is what loads here: open_pool scans it, holds its env in use and
+        # starts the worker, as for every other pool; the stack keeps all that open.
+        pool = stack.enter_context(
+            api.open_pool(_model_dir(spec), settings, workers=1, want_packages=True)
+        )
+        atexit.register(stack.close)
         found = (pool, wire_format(pool.workers()[0].packages))
-        _POOLS[key], _ENVS[key] = found, env
+        _POOLS[key], _STACKS[key] = found, stack
         return found
 
 
@@ -126,11 +115,8 @@ def score(spec: dict[str, Any], frame: Any, result_type: Any) -> Any:
 def close_all() -> None:
     """Close every pool of this process (tests; Spark's worker exit does it through atexit)."""
     with _LOCK:
-        pools = list(_POOLS.values())
-        envs = list(_ENVS.values())
+        stacks = list(_STACKS.values())
         _POOLS.clear()
-        _ENVS.clear()
-    for pool, _ in pools:
-        pool.close()
-    for env in envs:
-        env.release()
+        _STACKS.clear()
+    for stack in stacks:
+        stack.close()
